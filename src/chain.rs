@@ -1,0 +1,429 @@
+//! `PoolChain`: an unbounded single-producer / multi-consumer deque made of
+//! [`PoolDequeue`] segments (Go's `poolChain`).
+//!
+//! ```text
+//!   tail (consumers pop here)                     head (producer pushes here)
+//!    v                                              v
+//!  [seg 8] --next--> [seg 16] --next--> ... --next--> [seg 2^k]
+//!          <--prev--           <--prev--
+//! ```
+//!
+//! The first segment has 8 slots and each new head segment doubles the last,
+//! up to 2^30. Consumers unlink drained tail segments; the producer walks back
+//! through `prev` when its head segment is empty.
+//!
+//! # Reclamation without a garbage collector
+//!
+//! An unlinked segment may still be read by a consumer that loaded `tail`
+//! just before the unlink (Go relies on its GC here). Only the producer frees
+//! segments, and only when no consumer can hold one:
+//!
+//! - every consumer brackets `pop_tail` with `stealers += 1; fence(SeqCst)`
+//!   … `stealers -= 1 (Release)`;
+//! - the producer loads `tail` (Acquire), issues `fence(SeqCst)` and, if it
+//!   then reads `stealers == 0` (Acquire), frees every segment older than the
+//!   `tail` it loaded.
+//!
+//! A consumer that could still hold such a segment loaded `tail` before the
+//! unlinking CAS, so its fence precedes the producer's in the `SeqCst` order,
+//! and the producer's read of `stealers` must see its increment. DESIGN.md
+//! gives the full argument.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ptr;
+
+use crate::dequeue::PoolDequeue;
+use crate::sync::{
+    fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, CHAIN_FIRST_SEGMENT,
+    CHAIN_SEGMENT_LIMIT,
+};
+
+struct Segment<T> {
+    ring: PoolDequeue<T>,
+    /// The next (newer) segment. Written once by the producer when it links
+    /// a new head (Release); read by consumers in `pop_tail` (Acquire).
+    next: AtomicPtr<Segment<T>>,
+    /// The previous (older) segment. Set by the producer before the segment
+    /// is published; cleared by the consumer that unlinks that older
+    /// segment; read by the producer in `pop_head`.
+    prev: AtomicPtr<Segment<T>>,
+}
+
+impl<T> Segment<T> {
+    fn allocate(capacity: usize, prev: *mut Segment<T>) -> *mut Segment<T> {
+        Box::into_raw(Box::new(Segment {
+            ring: PoolDequeue::ring(capacity, 0),
+            next: AtomicPtr::new(ptr::null_mut()),
+            prev: AtomicPtr::new(prev),
+        }))
+    }
+}
+
+/// The shared state of a chain; used through [`Producer`] / [`Stealer`], or
+/// directly by the pool (which plays the producer role per thread).
+pub struct PoolChain<T> {
+    /// Newest segment (null before the first push). Producer only.
+    head: UnsafeCell<*mut Segment<T>>,
+    /// Oldest segment not yet freed: segments from here up to (excluding)
+    /// `tail` are unlinked and waiting for [`reclaim`](Self::reclaim).
+    /// Producer only (and `Drop`).
+    oldest: UnsafeCell<*mut Segment<T>>,
+    /// Oldest linked segment. Stored once by the producer (first push,
+    /// Release); moved forward by consumers' CAS (Release); loaded by
+    /// consumers and by the producer's `reclaim` (Acquire).
+    tail: AtomicPtr<Segment<T>>,
+    /// Consumers currently inside `pop_tail`. Incremented/decremented by
+    /// consumers; read by the producer's `reclaim`.
+    stealers: AtomicUsize,
+}
+
+// SAFETY: values of `T` cross threads through the segments (`T: Send`); the
+// producer-only cells are touched by one thread at a time (the producer
+// contract of the `unsafe fn`s below), and segments are freed only under the
+// reclamation protocol described in the module docs.
+unsafe impl<T: Send> Send for PoolChain<T> {}
+// SAFETY: as for `Send`; shared access only moves values out.
+unsafe impl<T: Send> Sync for PoolChain<T> {}
+
+impl<T> PoolChain<T> {
+    /// Creates an empty chain and returns its producer and consumer handles.
+    /// No segment is allocated until the first push.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> (Producer<T>, Stealer<T>) {
+        let chain = Arc::new(Self::empty());
+        (
+            Producer {
+                chain: chain.clone(),
+                _not_sync: PhantomData,
+            },
+            Stealer { chain },
+        )
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            head: UnsafeCell::new(ptr::null_mut()),
+            oldest: UnsafeCell::new(ptr::null_mut()),
+            tail: AtomicPtr::new(ptr::null_mut()),
+            stealers: AtomicUsize::new(0),
+        }
+    }
+
+    /// Adds `value` at the head, growing the chain when the head is full.
+    ///
+    /// # Safety
+    ///
+    /// Single producer: no other thread may run `push_head`, `pop_head`,
+    /// `reclaim` or `len` on this chain concurrently.
+    pub(crate) unsafe fn push_head(&self, value: T) {
+        // SAFETY: producer-only cell; we are the producer (caller contract).
+        let head = self.head.with(|head| unsafe { *head });
+        let value = if head.is_null() {
+            value
+        } else {
+            // SAFETY:
+            // - `head` is live: only the producer frees, and never the head;
+            // - we are the ring's single producer.
+            match unsafe { (*head).ring.push_head(value) } {
+                Ok(()) => return,
+                Err(value) => value,
+            }
+        };
+        let capacity = if head.is_null() {
+            CHAIN_FIRST_SEGMENT
+        } else {
+            // SAFETY: `head` is live (see above).
+            let previous = unsafe { (*head).ring.capacity() };
+            (previous * 2).min(CHAIN_SEGMENT_LIMIT)
+        };
+        let segment = Segment::allocate(capacity, head);
+        // SAFETY:
+        // - `segment` is fresh and unpublished: we are its only user.
+        let pushed = unsafe { (*segment).ring.push_head(value) };
+        debug_assert!(pushed.is_ok(), "a fresh segment has room");
+        // SAFETY: producer-only cells (caller contract).
+        self.head.with_mut(|h| unsafe { *h = segment });
+        if head.is_null() {
+            // SAFETY: producer-only cell (caller contract).
+            self.oldest.with_mut(|oldest| unsafe { *oldest = segment });
+            // Release pairs with the Acquire loads of `tail` in `pop_tail`
+            // and `reclaim`: the segment's initialisation is visible.
+            self.tail.store(segment, Ordering::Release);
+        } else {
+            // Release pairs with the Acquire load of `next` in `pop_tail`.
+            // SAFETY: `head` is live (see above).
+            unsafe { (*head).next.store(segment, Ordering::Release) };
+            // A growth is rare and already allocates: a good moment to free
+            // what consumers have unlinked.
+            // SAFETY: we are the producer (caller contract).
+            unsafe { self.reclaim() };
+        }
+    }
+
+    /// Removes the most recently pushed value, walking back through older
+    /// segments when the newer ones are empty.
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn pop_head(&self) -> Option<T> {
+        // SAFETY: producer-only cell; we are the producer.
+        let head = self.head.with(|head| unsafe { *head });
+        let mut segment = head;
+        while !segment.is_null() {
+            // SAFETY:
+            // - `segment` is live: it is the head, or was reached through a
+            //   `prev` that was still set, and only this thread frees
+            //   segments, after the unlinking consumer's clearing of that
+            //   `prev` happened-before (see `reclaim`);
+            // - we are the ring's single producer.
+            if let Some(value) = unsafe { (*segment).ring.pop_head() } {
+                return Some(value);
+            }
+            // Relaxed: the pointee is kept alive by the argument above; we
+            // only need some value of `prev`, and a stale one is still live.
+            // SAFETY: `segment` is live (see above).
+            segment = unsafe { (*segment).prev.load(Ordering::Relaxed) };
+        }
+        // Empty. Unlink drained older segments ourselves and free them, so a
+        // drained chain shrinks to its head segment without waiting for a
+        // consumer to pass by.
+        if !head.is_null() && self.tail.load(Ordering::Relaxed) != head {
+            let stolen = self.pop_tail();
+            debug_assert!(stolen.is_none(), "pop_head saw every segment empty");
+            // SAFETY: we are the producer (caller contract).
+            unsafe { self.reclaim() };
+            return stolen;
+        }
+        None
+    }
+
+    /// Removes the oldest value. Any number of threads may call it.
+    pub(crate) fn pop_tail(&self) -> Option<T> {
+        // Announce ourselves before touching any segment. The SeqCst fence
+        // pairs with the one in `reclaim` (see the module docs).
+        self.stealers.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let value = self.pop_tail_announced();
+        // Release pairs with the Acquire load in `reclaim`: our reads of any
+        // segment happen-before the producer frees it.
+        self.stealers.fetch_sub(1, Ordering::Release);
+        value
+    }
+
+    fn pop_tail_announced(&self) -> Option<T> {
+        // Acquire pairs with the Release store/CAS that installed it.
+        let mut segment = self.tail.load(Ordering::Acquire);
+        while !segment.is_null() {
+            // Load `next` *before* popping: if the pop then finds the segment
+            // empty, no push can have landed in it since (pushes go to the
+            // head, and `segment` already had a newer one), so it is safe to
+            // drop it from the chain. Acquire pairs with the Release store in
+            // `push_head`.
+            // SAFETY: `segment` was reachable from `tail` after we announced
+            // ourselves, so `reclaim` cannot free it until we leave.
+            let next = unsafe { (*segment).next.load(Ordering::Acquire) };
+            // SAFETY: as above.
+            if let Some(value) = unsafe { (*segment).ring.pop_tail() } {
+                return Some(value);
+            }
+            if next.is_null() {
+                return None;
+            }
+            // Drained: try to unlink it so later pops skip it. Release pairs
+            // with the Acquire loads of `tail` (here and in `reclaim`).
+            if self
+                .tail
+                .compare_exchange(segment, next, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
+                // We won the unlink: stop `pop_head` from backing up into the
+                // unlinked segment.
+                // SAFETY: `next` is now the tail, hence live (see above).
+                unsafe { (*next).prev.store(ptr::null_mut(), Ordering::Relaxed) };
+            }
+            segment = next;
+        }
+        None
+    }
+
+    /// Frees every segment that consumers have unlinked, if no consumer is
+    /// inside `pop_tail`.
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn reclaim(&self) {
+        // SAFETY: producer-only cell; we are the producer.
+        let oldest = self.oldest.with(|oldest| unsafe { *oldest });
+        // Acquire pairs with the consumers' Release CAS: with the fence below
+        // it orders every consumer that could still hold an older segment.
+        let tail = self.tail.load(Ordering::Acquire);
+        if oldest == tail {
+            return;
+        }
+        fence(Ordering::SeqCst);
+        // Acquire pairs with the consumers' Release decrements: their reads
+        // of the segments we free (and the `prev` clearing) happen-before.
+        if self.stealers.load(Ordering::Acquire) != 0 {
+            return;
+        }
+        let mut segment = oldest;
+        while segment != tail {
+            // SAFETY:
+            // - `segment` lies before `tail`: unlinked, and no consumer is
+            //   inside `pop_tail` or can reach it again (module docs);
+            // - the producer (us) never holds segment pointers across calls;
+            // - it was allocated by `Segment::allocate` and is freed once,
+            //   since `oldest` moves past it below.
+            let boxed = unsafe { Box::from_raw(segment) };
+            segment = boxed.next.load(Ordering::Relaxed);
+            drop(boxed);
+        }
+        // SAFETY: producer-only cell; we are the producer.
+        self.oldest.with_mut(|oldest| unsafe { *oldest = tail });
+    }
+
+    /// Values in the linked segments, summed over a walk from the head; a
+    /// snapshot under concurrency.
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn len(&self) -> usize {
+        // SAFETY: producer-only cell; we are the producer.
+        let mut segment = self.head.with(|head| unsafe { *head });
+        let mut len = 0;
+        while !segment.is_null() {
+            // SAFETY: live for the producer, as in `pop_head`.
+            unsafe {
+                len += (*segment).ring.len();
+                segment = (*segment).prev.load(Ordering::Relaxed);
+            }
+        }
+        len
+    }
+
+    /// Segments still allocated (linked or awaiting reclamation).
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn allocated_segments(&self) -> usize {
+        // SAFETY: producer-only cell; we are the producer.
+        let mut segment = self.oldest.with(|oldest| unsafe { *oldest });
+        let mut count = 0;
+        while !segment.is_null() {
+            count += 1;
+            // SAFETY: segments from `oldest` on are not freed yet, and only
+            // the producer (us) frees them.
+            segment = unsafe { (*segment).next.load(Ordering::Relaxed) };
+        }
+        count
+    }
+}
+
+impl<T> Drop for PoolChain<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no producer or consumer is left.
+        let mut segment = self.oldest.with(|oldest| unsafe { *oldest });
+        while !segment.is_null() {
+            // SAFETY:
+            // - every segment from `oldest` on is allocated and owned by the
+            //   chain; nobody else can reach it any more (`&mut self`);
+            // - each is freed once: we follow `next` forward.
+            let boxed = unsafe { Box::from_raw(segment) };
+            segment = boxed.next.load(Ordering::Relaxed);
+            // Dropping the ring drops the values still in it.
+            drop(boxed);
+        }
+    }
+}
+
+impl<T> fmt::Debug for PoolChain<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolChain").finish_non_exhaustive()
+    }
+}
+
+/// The single producer of a [`PoolChain`]: pushes and pops at the head.
+/// `Send` but not `Sync`.
+pub struct Producer<T> {
+    chain: Arc<PoolChain<T>>,
+    /// Makes the handle `!Sync` (one producer per chain).
+    _not_sync: PhantomData<core::cell::Cell<()>>,
+}
+
+impl<T> Producer<T> {
+    /// Adds `value` at the head; never fails (the chain grows).
+    pub fn push_head(&mut self, value: T) {
+        // SAFETY: the only producer handle (never cloned, `!Sync`), and
+        // `&mut self` excludes concurrent calls through it.
+        unsafe { self.chain.push_head(value) }
+    }
+
+    /// Removes the most recently pushed value still in the chain.
+    pub fn pop_head(&mut self) -> Option<T> {
+        // SAFETY: single producer, as in `push_head`.
+        unsafe { self.chain.pop_head() }
+    }
+
+    /// Number of values in the chain (a snapshot: consumers may be popping).
+    pub fn len(&self) -> usize {
+        // SAFETY: single producer; `&self` on a `!Sync` handle cannot race
+        // with `&mut self` calls.
+        unsafe { self.chain.len() }
+    }
+
+    /// True when [`len`](Self::len) is zero.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Segments still allocated, including unlinked ones not yet freed;
+    /// lets tests show that drained segments really go away.
+    pub fn allocated_segments(&self) -> usize {
+        // SAFETY: single producer, as in `len`.
+        unsafe { self.chain.allocated_segments() }
+    }
+
+    /// A new consumer handle for the same chain.
+    pub fn stealer(&self) -> Stealer<T> {
+        Stealer {
+            chain: self.chain.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("chain::Producer").finish_non_exhaustive()
+    }
+}
+
+/// A consumer of a [`PoolChain`]: pops at the tail. `Clone + Send + Sync`.
+pub struct Stealer<T> {
+    chain: Arc<PoolChain<T>>,
+}
+
+impl<T> Stealer<T> {
+    /// Removes the oldest value in the chain, if any.
+    pub fn pop_tail(&self) -> Option<T> {
+        self.chain.pop_tail()
+    }
+}
+
+impl<T> Clone for Stealer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Stealer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("chain::Stealer").finish_non_exhaustive()
+    }
+}

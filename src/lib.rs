@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs, missing_debug_implementations)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod chain;
+pub mod dequeue;
+mod pool;
+#[cfg(not(any(loom, shuttle)))]
+mod sweeper;
+mod sync;
+mod thread_id;
+
+pub use pool::{cleanup_all, LocalHandle, Pool, PoolBuilder, PoolGuard, MAX_SIMULATED_SLOT};
+#[cfg(not(any(loom, shuttle)))]
+pub use sweeper::Sweeper;
+
+/// The design document, rendered into the API docs.
+#[doc = include_str!("../DESIGN.md")]
+pub mod design {}

@@ -1,0 +1,878 @@
+//! `Pool`: Go's `sync.Pool` — per-thread private slots, per-thread shared
+//! chains that other threads steal from, and a victim cache that lets an
+//! object survive exactly one cleanup.
+//!
+//! See DESIGN.md for the protocols; the comments here say which rule each
+//! line follows.
+
+use core::fmt;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+use core::ptr;
+use std::rc::Rc;
+use std::sync::{Arc as LifetimeArc, Weak};
+
+use crossbeam_utils::CachePadded;
+
+use crate::chain::PoolChain;
+use crate::sync::{
+    global, heavy_fence, init_fences, light_fence, lock, AtomicBool, AtomicPtr, AtomicU64,
+    AtomicUsize, Mutex, Ordering, UnsafeCell,
+};
+use crate::thread_id::{self, IdLease, Lease};
+
+/// Set in `Local::pin` while the owner is inside an operation.
+const ACTIVE: usize = 1;
+
+/// Number of slot buckets: bucket `b` holds `2^b` slots, so ids up to
+/// `usize::MAX - 1` fit without a hard thread limit.
+const BUCKETS: usize = usize::BITS as usize;
+
+/// Largest slot index [`Pool::as_slot`] accepts.
+pub const MAX_SIMULATED_SLOT: usize = 1 << 16;
+
+/// What the owner may touch only under the claim protocol.
+struct Owned<T> {
+    /// Go's `private`: the primary generation's single item.
+    private: Option<T>,
+    /// The victim generation's `private`.
+    victim_private: Option<T>,
+    /// The pool generation the two fields above belong to.
+    generation: u64,
+}
+
+impl<T> Owned<T> {
+    /// Applies the cleanups this slot missed; returns the items they drop
+    /// (to be dropped by the caller outside any critical section).
+    fn rotate_to(&mut self, generation: u64) -> [Option<T>; 2] {
+        let missed = generation.wrapping_sub(self.generation);
+        if missed == 0 {
+            return [None, None];
+        }
+        self.generation = generation;
+        let old_victim = self.victim_private.take();
+        if missed == 1 {
+            self.victim_private = self.private.take();
+            [old_victim, None]
+        } else {
+            [old_victim, self.private.take()]
+        }
+    }
+}
+
+/// One thread slot (Go's `poolLocal`), padded against false sharing.
+struct Local<T> {
+    /// `(sequence << 1) | ACTIVE`. Written only by the slot's owner: set
+    /// active (Relaxed) on entry, then the light fence; cleared with the
+    /// sequence advanced (Release) on exit. Read by `cleanup` (Acquire) to
+    /// know whether it may touch `owned`, and to detect grace periods.
+    pin: AtomicUsize,
+    /// Set by `cleanup` (Relaxed, before its heavy fence) while it may
+    /// touch `owned`, cleared (Release) when done. Read by the owner after
+    /// its light fence (Acquire): if set, the owner leaves `owned` alone.
+    claim: AtomicBool,
+    /// Owned by the slot's owner inside an operation that saw `claim` clear,
+    /// and by `cleanup` while it sees the owner idle (DESIGN.md, "Private
+    /// slots").
+    owned: UnsafeCell<Owned<T>>,
+    /// Primary-generation chain (Go's `shared`), null until the first Put
+    /// that overflows `private`. The owner installs one (Release, pairs with
+    /// the Acquire loads of thieves and `cleanup`'s swap) and is its single
+    /// producer; `cleanup` swaps it out; thieves load it (Acquire).
+    shared: AtomicPtr<PoolChain<T>>,
+    /// Victim-generation chain. Written only by `cleanup` (AcqRel swap);
+    /// loaded by every Get that reaches the victim (Acquire). Only popped at
+    /// the tail.
+    victim: AtomicPtr<PoolChain<T>>,
+}
+
+impl<T> Local<T> {
+    fn new(generation: u64) -> Self {
+        Self {
+            pin: AtomicUsize::new(0),
+            claim: AtomicBool::new(false),
+            owned: UnsafeCell::new(Owned {
+                private: None,
+                victim_private: None,
+                generation,
+            }),
+            shared: AtomicPtr::new(ptr::null_mut()),
+            victim: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    /// Starts an operation by this slot's owner. No read-modify-write and,
+    /// with membarrier, no hardware fence.
+    #[inline(always)]
+    fn enter(&self) -> Pinned<'_, T> {
+        // Only the owner writes `pin`, so this load sees our last store.
+        let idle = self.pin.load(Ordering::Relaxed);
+        self.pin.store(idle | ACTIVE, Ordering::Relaxed);
+        // Pairs with `heavy_fence` in `cleanup`: either cleanup sees us
+        // active, or we see its claim (Dekker).
+        light_fence();
+        // Acquire pairs with cleanup's Release clear of `claim`: what it did
+        // to `owned` happened-before our use of it.
+        let may_own = !self.claim.load(Ordering::Acquire);
+        Pinned {
+            local: self,
+            idle,
+            may_own,
+        }
+    }
+}
+
+impl<T> Drop for Local<T> {
+    fn drop(&mut self) {
+        for chain in [
+            self.shared.load(Ordering::Relaxed),
+            self.victim.load(Ordering::Relaxed),
+        ] {
+            if !chain.is_null() {
+                // SAFETY:
+                // - chains are allocated by `Box::into_raw` in `put_in` and
+                //   referenced by exactly one of `shared` / `victim` /
+                //   a retired batch at a time;
+                // - `&mut self`: the pool is being dropped, no one else can
+                //   reach them.
+                drop(unsafe { Box::from_raw(chain) });
+            }
+        }
+    }
+}
+
+/// An operation in progress on a slot; ends it (even on unwind) when
+/// dropped.
+struct Pinned<'a, T> {
+    local: &'a Local<T>,
+    idle: usize,
+    /// True when the owner may touch `owned` in this operation.
+    may_own: bool,
+}
+
+impl<T> Pinned<'_, T> {
+    /// The owner's view of `owned`, if this operation may touch it.
+    fn owned(&mut self) -> Option<&mut Owned<T>> {
+        if !self.may_own {
+            return None;
+        }
+        // SAFETY:
+        // - `may_own`: after our light fence we saw `claim` clear, so
+        //   cleanup either finished with `owned` (its Release clear
+        //   happened-before) or will see us active and keep out;
+        // - we are the slot's only owner (thread id lease or `&mut Pool`),
+        //   and `&mut self` keeps this reference unique within the op;
+        // - the reference cannot outlive the pin (borrow of `self`).
+        Some(self.local.owned.with_mut(|owned| unsafe { &mut *owned }))
+    }
+}
+
+impl<T> Drop for Pinned<'_, T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // Release pairs with cleanup's Acquire load of `pin`: everything
+        // this operation did to `owned` and to chains happened-before
+        // cleanup touches or frees them.
+        self.local
+            .pin
+            .store(self.idle.wrapping_add(2), Ordering::Release);
+    }
+}
+
+/// Where to find slot `id`: `(bucket, index in bucket)`.
+fn bucket_of(id: usize) -> (usize, usize) {
+    let n = id + 1;
+    let bucket = n.ilog2() as usize;
+    (bucket, n - (1 << bucket))
+}
+
+/// Old victim chains unlinked by one cleanup, freed once every operation
+/// that could have loaded them has ended.
+struct Retired<T> {
+    /// `pin` of every slot right after the cleanup's heavy fence.
+    pins: Vec<usize>,
+    #[allow(dead_code, reason = "freed by `RetiredChain::drop` with the batch")]
+    chains: Vec<RetiredChain<T>>,
+}
+
+/// A chain pointer nobody can newly load; freed with its batch.
+struct RetiredChain<T>(*mut PoolChain<T>);
+
+// SAFETY: the chain itself is `Send` for `T: Send`; the pointer is only
+// dereferenced (freed) by the cleanup that owns the batch.
+unsafe impl<T: Send> Send for RetiredChain<T> {}
+
+impl<T> Drop for RetiredChain<T> {
+    fn drop(&mut self) {
+        // SAFETY:
+        // - allocated by `Box::into_raw` in `put_in`, unlinked from every
+        //   slot before retirement, and retired once;
+        // - a batch is dropped only after its grace period (no operation
+        //   can still hold the pointer) or with the pool (`&mut`).
+        drop(unsafe { Box::from_raw(self.0) });
+    }
+}
+
+type NewFn<T> = Box<dyn Fn() -> T + Send + Sync>;
+type ResetFn<T> = Box<dyn Fn(&mut T) + Send + Sync>;
+
+/// Configuration shared by every slot.
+struct Hooks<T> {
+    new_fn: Option<NewFn<T>>,
+    reset: Option<ResetFn<T>>,
+    max_per_thread: Option<usize>,
+}
+
+/// The state behind a [`Pool`].
+struct PoolShared<T> {
+    /// Bucket `b`: null or a leaked `Box<[CachePadded<Local<T>>]>` of `2^b`
+    /// slots. Installed once by CAS (Release; loads are Acquire), freed only
+    /// with the pool.
+    buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
+    /// One past the highest allocated slot. Raised (Release, `fetch_max`)
+    /// after a bucket is installed; read (Acquire) by scans.
+    slot_count: AtomicUsize,
+    /// Number of cleanups so far. Written only by `cleanup` (under
+    /// `retired`'s lock); read by owners to catch up their `owned`.
+    generation: AtomicU64,
+    /// Cleanup's own state; the mutex also serialises cleanups.
+    retired: Mutex<Vec<Retired<T>>>,
+    hooks: Hooks<T>,
+}
+
+// SAFETY: `T`s move between threads through the slots (`T: Send`); every
+// shared field is atomic or guarded by the protocols in DESIGN.md; the hooks
+// are `Send + Sync` closures.
+unsafe impl<T: Send> Send for PoolShared<T> {}
+// SAFETY: as for `Send`; `&PoolShared` never hands out `&T`.
+unsafe impl<T: Send> Sync for PoolShared<T> {}
+
+impl<T> PoolShared<T> {
+    fn new(hooks: Hooks<T>) -> Self {
+        init_fences();
+        Self {
+            buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            slot_count: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            retired: Mutex::new(Vec::new()),
+            hooks,
+        }
+    }
+
+    /// Slot `id`, if its bucket exists.
+    #[inline]
+    fn existing_local(&self, id: usize) -> Option<&Local<T>> {
+        let (bucket, index) = bucket_of(id);
+        // Acquire pairs with the Release CAS in `local`: the slots'
+        // initialisation is visible.
+        let slots = self.buckets[bucket].load(Ordering::Acquire);
+        if slots.is_null() {
+            return None;
+        }
+        // SAFETY:
+        // - a non-null bucket is a live allocation of `2^bucket` slots
+        //   (freed only with the pool), and `index < 2^bucket`.
+        Some(unsafe { &*slots.add(index) })
+    }
+
+    /// Slot `id`, allocating its bucket on first use.
+    #[inline]
+    fn local(&self, id: usize) -> &Local<T> {
+        match self.existing_local(id) {
+            Some(local) => local,
+            None => self.allocate_bucket(id),
+        }
+    }
+
+    #[cold]
+    fn allocate_bucket(&self, id: usize) -> &Local<T> {
+        let (bucket, index) = bucket_of(id);
+        let generation = self.generation.load(Ordering::Relaxed);
+        let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
+            .map(|_| CachePadded::new(Local::new(generation)))
+            .collect();
+        let fresh = Box::into_raw(fresh) as *mut CachePadded<Local<T>>;
+        // Release pairs with the Acquire load in `existing_local`.
+        let slots = match self.buckets[bucket].compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {
+                self.slot_count
+                    .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
+                fresh
+            }
+            Err(installed) => {
+                // SAFETY: `fresh` was never published; we own it.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, 1 << bucket)) });
+                installed
+            }
+        };
+        // SAFETY: as in `existing_local`.
+        unsafe { &*slots.add(index) }
+    }
+
+    /// Slots to scan, in Go's order: `first`, `first + 1`, … wrapping.
+    fn scan_from(&self, first: usize) -> impl Iterator<Item = &Local<T>> {
+        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
+        let count = self.slot_count.load(Ordering::Acquire);
+        (0..count).filter_map(move |i| self.existing_local((first + i) % count.max(1)))
+    }
+
+    /// Go's Get without New, as slot `id`.
+    fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
+        let mut pin = local.enter();
+        let mut dropped = [None, None];
+        // 1. Own private.
+        if let Some(owned) = pin.owned() {
+            dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
+            if let Some(value) = owned.private.take() {
+                drop(pin);
+                drop(dropped);
+                return Some(value);
+            }
+        }
+        let found = self.get_slow(&mut pin, id);
+        drop(pin);
+        drop(dropped);
+        found
+    }
+
+    /// Steps 2–4 of Get, inside the caller's pin.
+    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> Option<T> {
+        // 2. Own shared, at the head (most recently put).
+        // Acquire: we installed it ourselves, but a previous owner of this
+        // slot may have (its last access happened-before via the id lease).
+        let shared = pin.local.shared.load(Ordering::Acquire);
+        if !shared.is_null() {
+            // SAFETY:
+            // - the chain stays allocated while we are pinned (retired
+            //   chains are freed only after every pinned op has ended);
+            // - we own slot `id`, so we are its only producer.
+            if let Some(value) = unsafe { (*shared).pop_head() } {
+                return Some(value);
+            }
+        }
+        // 3. Other threads' shared, at the tail, starting after our slot.
+        for other in self.scan_from(id + 1) {
+            if ptr::eq(other, pin.local) {
+                continue;
+            }
+            if let Some(value) = Self::pop_tail_of(&other.shared) {
+                return Some(value);
+            }
+        }
+        // 4. The victim: own private, then every slot's shared tail from ours.
+        if let Some(owned) = pin.owned() {
+            if let Some(value) = owned.victim_private.take() {
+                return Some(value);
+            }
+        }
+        self.scan_from(id)
+            .find_map(|local| Self::pop_tail_of(&local.victim))
+    }
+
+    fn pop_tail_of(chain: &AtomicPtr<PoolChain<T>>) -> Option<T> {
+        // Acquire pairs with the Release that installed the chain (owner's
+        // store or cleanup's swap).
+        let chain = chain.load(Ordering::Acquire);
+        if chain.is_null() {
+            return None;
+        }
+        // SAFETY: the caller is pinned, so the chain is not freed before the
+        // pin ends (DESIGN.md, "Grace periods").
+        unsafe { (*chain).pop_tail() }
+    }
+
+    /// Go's Put, as the owner of `local`. The reset hook has already run.
+    fn put_in(&self, local: &Local<T>, value: T) {
+        let mut pin = local.enter();
+        let mut dropped = [None, None];
+        let mut held = 0;
+        if let Some(owned) = pin.owned() {
+            dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
+            if owned.private.is_none() && self.hooks.max_per_thread != Some(0) {
+                owned.private = Some(value);
+                drop(pin);
+                drop(dropped);
+                return;
+            }
+            held = usize::from(owned.private.is_some());
+        }
+        let mut shared = local.shared.load(Ordering::Acquire);
+        if let Some(bound) = self.hooks.max_per_thread {
+            if !shared.is_null() {
+                // SAFETY: pinned, and we are the chain's producer (get_slow).
+                held += unsafe { (*shared).len() };
+            }
+            if held >= bound {
+                drop(pin);
+                drop(dropped);
+                drop(value);
+                return;
+            }
+        }
+        if shared.is_null() {
+            shared = Box::into_raw(Box::new(PoolChain::empty()));
+            // Only the owner stores a non-null chain and only after seeing
+            // null, so no chain is overwritten. Release pairs with the
+            // Acquire loads of thieves and cleanup's swap.
+            local.shared.store(shared, Ordering::Release);
+        }
+        // SAFETY: pinned (the chain outlives the op) and we own the slot,
+        // so we are the chain's single producer.
+        unsafe { (*shared).push_head(value) };
+        drop(pin);
+        drop(dropped);
+    }
+
+    /// Go's poolCleanup for this pool: primary → victim, old victim dropped.
+    fn cleanup(&self) {
+        let mut retired = lock(&self.retired);
+        let generation = self.generation.load(Ordering::Relaxed).wrapping_add(1);
+        let claimed = self.locals();
+        for local in claimed.iter().flatten() {
+            // Relaxed: ordered before our reads of `pin` by the heavy fence.
+            local.claim.store(true, Ordering::Relaxed);
+        }
+        let mut unlinked = Vec::new();
+        for local in claimed.iter().flatten() {
+            // AcqRel: Acquire pairs with the owner's Release install; Release
+            // pairs with the Acquire loads of Gets reaching the victim.
+            let primary = local.shared.swap(ptr::null_mut(), Ordering::AcqRel);
+            let old_victim = local.victim.swap(primary, Ordering::AcqRel);
+            if !old_victim.is_null() {
+                unlinked.push(RetiredChain(old_victim));
+            }
+        }
+        // Relaxed: owners only compare it; what cleanup did to their slot is
+        // published through `claim`.
+        self.generation.store(generation, Ordering::Relaxed);
+        // Pairs with every owner's light fence: an owner we see idle below
+        // will see our claim and our swaps in its next operation. A slot
+        // whose bucket we do not see after this fence belongs to a thread
+        // whose first operation will see them too.
+        heavy_fence();
+        let all = self.locals();
+        let mut dropped = Vec::new();
+        let pins: Vec<usize> = all
+            .iter()
+            .enumerate()
+            .map(|(id, local)| {
+                let Some(local) = local else {
+                    return 0;
+                };
+                // Acquire pairs with the owner's Release on exit.
+                let pin = local.pin.load(Ordering::Acquire);
+                if matches!(claimed.get(id), Some(Some(_))) {
+                    if pin & ACTIVE == 0 {
+                        local.owned.with_mut(|owned| {
+                            // SAFETY:
+                            // - we set `claim` before the heavy fence and saw
+                            //   the owner idle after it, so the owner's next
+                            //   entry sees the claim until our Release clear
+                            //   below: `owned` is ours alone meanwhile;
+                            // - its last exit happened-before (Acquire above).
+                            let owned = unsafe { &mut *owned };
+                            dropped.extend(owned.rotate_to(generation).into_iter().flatten());
+                        });
+                    }
+                    // Release pairs with the owner's Acquire load of `claim`.
+                    local.claim.store(false, Ordering::Release);
+                }
+                pin
+            })
+            .collect();
+        retired.push(Retired {
+            pins,
+            chains: unlinked,
+        });
+        let ready = Self::take_ready(&mut retired, &all);
+        drop(retired);
+        // Items are dropped outside the lock: `T::drop` may use the pool.
+        drop(ready);
+        drop(dropped);
+    }
+
+    /// Every slot below `slot_count`, indexed by id (`None` where its
+    /// bucket is not allocated).
+    fn locals(&self) -> Vec<Option<&Local<T>>> {
+        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
+        let count = self.slot_count.load(Ordering::Acquire);
+        (0..count).map(|id| self.existing_local(id)).collect()
+    }
+
+    /// Removes the batches whose grace period is over: every slot that was
+    /// active at retirement has since finished that operation.
+    fn take_ready(retired: &mut Vec<Retired<T>>, locals: &[Option<&Local<T>>]) -> Vec<Retired<T>> {
+        let (ready, waiting) = core::mem::take(retired).into_iter().partition(|batch| {
+            batch.pins.iter().zip(locals).all(|(&pin, local)| {
+                // Acquire pairs with the owner's Release on exit: its use of
+                // the chains happened-before we free them.
+                pin & ACTIVE == 0
+                    || local.is_some_and(|local| local.pin.load(Ordering::Acquire) != pin)
+            })
+        });
+        *retired = waiting;
+        ready
+    }
+}
+
+impl<T> Drop for PoolShared<T> {
+    fn drop(&mut self) {
+        for (bucket, slots) in self.buckets.iter().enumerate() {
+            let slots = slots.load(Ordering::Relaxed);
+            if !slots.is_null() {
+                // SAFETY:
+                // - installed by `allocate_bucket` from a boxed slice of
+                //   `2^bucket` slots, freed only here, once;
+                // - `&mut self`: no operation is in progress.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(slots, 1 << bucket)) });
+            }
+        }
+    }
+}
+
+/// Type-erased handle for [`cleanup_all`].
+trait Sweep: Send + Sync {
+    fn cleanup(&self);
+}
+
+impl<T: Send> Sweep for PoolShared<T> {
+    fn cleanup(&self) {
+        PoolShared::cleanup(self);
+    }
+}
+
+global! {
+    /// Every pool created so far (Go's `allPools`); dead entries are pruned
+    /// by `cleanup_all`.
+    static ALL_POOLS: Mutex<Vec<Weak<dyn Sweep>>> = Mutex::new(Vec::new());
+}
+
+/// One cleanup cycle for every live pool (Go's `poolCleanup` at GC): each
+/// pool's primary generation becomes its victim and the old victim is
+/// dropped.
+pub fn cleanup_all() {
+    let pools: Vec<LifetimeArc<dyn Sweep>> = {
+        let mut all = lock(&ALL_POOLS);
+        all.retain(|pool| pool.strong_count() > 0);
+        all.iter().filter_map(Weak::upgrade).collect()
+    };
+    // Cleaned outside the registry lock: dropped items may create or drop
+    // pools.
+    for pool in pools {
+        pool.cleanup();
+    }
+}
+
+/// A concurrent pool of reusable `T`s, in the image of Go's `sync.Pool`.
+///
+/// Each thread has a private slot and a shared chain; a thread that runs dry
+/// steals from the others, then from the *victim* generation, and only then
+/// calls New. [`cleanup`](Self::cleanup) (or [`cleanup_all`]) moves
+/// everything to the victim and drops what was already there, so an idle
+/// object survives one cleanup and is dropped by the second.
+///
+/// Gets and Puts are lock-free and never wait for a cleanup; a Get or Put
+/// that hits the calling thread's private slot does no atomic
+/// read-modify-write and no fence instruction.
+///
+/// ```
+/// use victim_pool::Pool;
+///
+/// let pool = Pool::new(|| Vec::<u8>::with_capacity(1024));
+/// let mut buf = pool.get();
+/// buf.extend_from_slice(b"hello");
+/// buf.clear();
+/// pool.put(buf);
+/// assert_eq!(pool.get().capacity(), 1024); // the same buffer, reused
+/// ```
+pub struct Pool<T> {
+    shared: LifetimeArc<PoolShared<T>>,
+}
+
+impl<T: Send + 'static> Pool<T> {
+    /// A pool whose [`get`](Self::get) calls `new_fn` on a miss.
+    pub fn new(new_fn: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Self::builder().new_fn(new_fn).build()
+    }
+
+    /// A builder for New, a reset hook and a per-thread bound.
+    pub fn builder() -> PoolBuilder<T> {
+        PoolBuilder {
+            hooks: Hooks {
+                new_fn: None,
+                reset: None,
+                max_per_thread: None,
+            },
+        }
+    }
+
+    fn from_hooks(hooks: Hooks<T>) -> Self {
+        let shared = LifetimeArc::new(PoolShared::new(hooks));
+        let sweep: LifetimeArc<dyn Sweep> = shared.clone();
+        lock(&ALL_POOLS).push(LifetimeArc::downgrade(&sweep));
+        Self { shared }
+    }
+}
+
+impl<T: Send + Default + 'static> Default for Pool<T> {
+    /// A pool whose New is `T::default`.
+    fn default() -> Self {
+        Self::new(T::default)
+    }
+}
+
+impl<T> Pool<T> {
+    /// Go's Get: an object from the pool, or a new one from New.
+    ///
+    /// # Panics
+    ///
+    /// If the pool was built without New (use [`try_get`](Self::try_get)),
+    /// or if New panics (the pool is left unchanged).
+    pub fn get(&self) -> T {
+        match self.try_get() {
+            Some(value) => value,
+            None => self.call_new(),
+        }
+    }
+
+    /// Go's Get with `New == nil`: the full lookup order, never New.
+    pub fn try_get(&self) -> Option<T> {
+        thread_id::with_current(|id| self.shared.get_in(self.shared.local(id), id))
+    }
+
+    /// Go's Put: runs the reset hook, then keeps `value` for a later Get
+    /// (or drops it when this thread already holds the configured maximum).
+    pub fn put(&self, value: T) {
+        let value = self.reset(value);
+        thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), value));
+    }
+
+    /// Like [`get`](Self::get), wrapped in a guard that puts the object back
+    /// when dropped.
+    pub fn get_guard(&self) -> PoolGuard<'_, T> {
+        PoolGuard {
+            pool: self,
+            value: ManuallyDrop::new(self.get()),
+        }
+    }
+
+    /// One cleanup cycle for this pool (what Go does at each GC): the
+    /// primary generation becomes the victim and the old victim is dropped.
+    ///
+    /// Safe to call concurrently with Get and Put on any thread; they never
+    /// wait for it. Items of a thread that is inside a Get/Put at that very
+    /// moment keep their private item until that thread's next operation or
+    /// the next cleanup that finds it idle.
+    pub fn cleanup(&self) {
+        self.shared.cleanup();
+    }
+
+    /// A handle bound to the calling thread's slot: skips the thread-local
+    /// lookup on every operation.
+    pub fn local(&self) -> LocalHandle<'_, T> {
+        let (id, lease) = match thread_id::current_lease() {
+            Lease::Registered(lease) => (lease.id(), LeaseHold::Thread(lease)),
+            Lease::Temporary(lease) => (lease.id(), LeaseHold::Temporary(lease)),
+        };
+        LocalHandle {
+            pool: self,
+            local: self.shared.local(id),
+            id,
+            _lease: lease,
+        }
+    }
+
+    /// A handle that acts as slot `slot`, whatever thread calls it: lets one
+    /// thread replay a multi-slot history deterministically (the reference
+    /// and the differential tests use it). `&mut self` guarantees no thread
+    /// is using any slot meanwhile; [`cleanup_all`] may still run.
+    ///
+    /// # Panics
+    ///
+    /// If `slot > MAX_SIMULATED_SLOT`.
+    pub fn as_slot(&mut self, slot: usize) -> LocalHandle<'_, T> {
+        assert!(
+            slot <= MAX_SIMULATED_SLOT,
+            "Pool::as_slot: slot {slot} is above MAX_SIMULATED_SLOT ({MAX_SIMULATED_SLOT})"
+        );
+        LocalHandle {
+            pool: self,
+            local: self.shared.local(slot),
+            id: slot,
+            _lease: LeaseHold::Exclusive,
+        }
+    }
+
+    fn call_new(&self) -> T {
+        match &self.shared.hooks.new_fn {
+            Some(new_fn) => new_fn(),
+            None => panic!("Pool::get on a pool built without new_fn; use Pool::try_get"),
+        }
+    }
+
+    fn reset(&self, mut value: T) -> T {
+        if let Some(reset) = &self.shared.hooks.reset {
+            reset(&mut value);
+        }
+        value
+    }
+}
+
+impl<T> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("slots", &self.shared.slot_count.load(Ordering::Relaxed))
+            .field(
+                "generation",
+                &self.shared.generation.load(Ordering::Relaxed),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Pool`] with optional New, reset hook and per-thread bound.
+pub struct PoolBuilder<T> {
+    hooks: Hooks<T>,
+}
+
+impl<T: Send + 'static> PoolBuilder<T> {
+    /// Called by [`Pool::get`] on a miss.
+    pub fn new_fn(mut self, new_fn: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        self.hooks.new_fn = Some(Box::new(new_fn));
+        self
+    }
+
+    /// Run on every value passed to [`Pool::put`], before it is pooled (for
+    /// example `Vec::clear`). If it panics, that value is dropped and the
+    /// panic propagates; the pool is unchanged.
+    pub fn reset(mut self, reset: impl Fn(&mut T) + Send + Sync + 'static) -> Self {
+        self.hooks.reset = Some(Box::new(reset));
+        self
+    }
+
+    /// At most `max` items held per thread slot (private + shared, primary
+    /// generation); a Put beyond it drops the item. Go users ask for this
+    /// in golang/go#43663 and #71076.
+    pub fn max_per_thread(mut self, max: usize) -> Self {
+        self.hooks.max_per_thread = Some(max);
+        self
+    }
+
+    /// The pool.
+    pub fn build(self) -> Pool<T> {
+        Pool::from_hooks(self.hooks)
+    }
+}
+
+impl<T> fmt::Debug for PoolBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("new_fn", &self.hooks.new_fn.is_some())
+            .field("reset", &self.hooks.reset.is_some())
+            .field("max_per_thread", &self.hooks.max_per_thread)
+            .finish()
+    }
+}
+
+/// An object from [`Pool::get_guard`]; puts itself back when dropped.
+pub struct PoolGuard<'a, T> {
+    pool: &'a Pool<T>,
+    value: ManuallyDrop<T>,
+}
+
+impl<T> PoolGuard<'_, T> {
+    /// Keeps the object instead of returning it to the pool.
+    pub fn into_inner(self) -> T {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so `value` is taken exactly once.
+        unsafe { ManuallyDrop::take(&mut this.value) }
+    }
+}
+
+impl<T> Deref for PoolGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for PoolGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T> Drop for PoolGuard<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and `into_inner` forgets `self`, so the
+        // value is taken exactly once.
+        let value = unsafe { ManuallyDrop::take(&mut self.value) };
+        self.pool.put(value);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for PoolGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PoolGuard").field(&*self.value).finish()
+    }
+}
+
+/// What keeps a [`LocalHandle`]'s slot exclusively its own.
+enum LeaseHold {
+    /// The thread's lease: the id stays this thread's while the handle
+    /// lives, even past thread-local teardown.
+    Thread(#[allow(dead_code)] Rc<IdLease>),
+    /// A one-off lease taken during thread-local teardown.
+    Temporary(#[allow(dead_code)] IdLease),
+    /// `&mut Pool` (see [`Pool::as_slot`]).
+    Exclusive,
+}
+
+/// A pool bound to one slot: the calling thread's ([`Pool::local`]) or an
+/// explicit one ([`Pool::as_slot`]). Not `Send`: the slot belongs to this
+/// thread.
+pub struct LocalHandle<'a, T> {
+    pool: &'a Pool<T>,
+    local: &'a Local<T>,
+    id: usize,
+    _lease: LeaseHold,
+}
+
+impl<T> LocalHandle<'_, T> {
+    /// [`Pool::get`] through this handle's slot.
+    pub fn get(&self) -> T {
+        match self.try_get() {
+            Some(value) => value,
+            None => self.pool.call_new(),
+        }
+    }
+
+    /// [`Pool::try_get`] through this handle's slot.
+    pub fn try_get(&self) -> Option<T> {
+        self.pool.shared.get_in(self.local, self.id)
+    }
+
+    /// [`Pool::put`] through this handle's slot.
+    pub fn put(&self, value: T) {
+        let value = self.pool.reset(value);
+        self.pool.shared.put_in(self.local, value);
+    }
+
+    /// The slot this handle acts as.
+    pub fn slot(&self) -> usize {
+        self.id
+    }
+}
+
+impl<T> fmt::Debug for LocalHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalHandle")
+            .field("slot", &self.id)
+            .finish()
+    }
+}

@@ -1,0 +1,254 @@
+//! The one door through which the core reaches shared memory.
+//!
+//! Every atomic, `UnsafeCell`, mutex, `Arc`, thread-local, global, spin hint,
+//! fence and thread spawn in `dequeue`, `chain` and `pool` comes from here, so
+//! that a model checker sees all of them:
+//!
+//! | build                          | backend                                   |
+//! |--------------------------------|-------------------------------------------|
+//! | default                        | `std` (+ `membarrier(2)` for [`heavy_fence`]) |
+//! | `RUSTFLAGS="--cfg loom"`       | [loom](https://docs.rs/loom): exhaustive, C11 weak memory |
+//! | `RUSTFLAGS="--cfg shuttle"`    | [shuttle](https://docs.rs/shuttle): randomized/PCT schedules |
+//!
+//! Under the checkers (and Miri) the asymmetric fence pair degrades to a pair
+//! of real `SeqCst` fences, which is the textbook Dekker pattern the
+//! asymmetric version is an optimisation of (see DESIGN.md, "Asymmetric
+//! fences").
+
+#![allow(unused_imports)]
+
+#[cfg(loom)]
+pub(crate) use loom::{
+    hint::spin_loop,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    thread,
+};
+
+#[cfg(all(shuttle, not(loom)))]
+pub(crate) use shuttle::{
+    hint::spin_loop,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    thread,
+};
+
+#[cfg(not(any(loom, shuttle)))]
+pub(crate) use std::{
+    hint::spin_loop,
+    sync::{
+        atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
+        Arc, Mutex, MutexGuard,
+    },
+    thread,
+};
+
+/// Capacity of the first segment of a chain. Shrunk under loom so that a
+/// model reaches segment growth in a handful of pushes (tokio does the same
+/// with its 4-vs-256 local queue).
+#[cfg(not(loom))]
+pub(crate) const CHAIN_FIRST_SEGMENT: usize = 8;
+#[cfg(loom)]
+pub(crate) const CHAIN_FIRST_SEGMENT: usize = 2;
+
+/// Largest segment a chain grows to (Go: `dequeueLimit`, 2^30).
+#[cfg(not(loom))]
+pub(crate) const CHAIN_SEGMENT_LIMIT: usize = 1 << 30;
+#[cfg(loom)]
+pub(crate) const CHAIN_SEGMENT_LIMIT: usize = 4;
+
+/// `UnsafeCell` with loom's closure-shaped API, so loom can track every slot
+/// access; on std and shuttle it is a zero-cost wrapper.
+#[cfg(loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// `UnsafeCell` with loom's closure-shaped API (`with` / `with_mut`).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+}
+
+#[cfg(not(loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Runs `f` with a shared raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with an exclusive raw pointer to the contents.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Declares a thread-local; `const` initialised on std (no lazy-init check
+/// and no destructor registration on the fast path).
+macro_rules! fast_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(any(loom, shuttle)))]
+        ::std::thread_local! { $(#[$attr])* static $name: $t = const { $init }; }
+        #[cfg(loom)]
+        ::loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        #[cfg(all(shuttle, not(loom)))]
+        ::shuttle::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+
+/// Declares a thread-local whose value has a destructor (lazily initialised).
+macro_rules! lazy_thread_local {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(any(loom, shuttle)))]
+        ::std::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        #[cfg(loom)]
+        ::loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+        #[cfg(all(shuttle, not(loom)))]
+        ::shuttle::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    };
+}
+
+/// Declares a process-wide global. Under the checkers globals are reset for
+/// every execution, so they are `lazy_static`s of the checker.
+macro_rules! global {
+    ($(#[$attr:meta])* static $name:ident: $t:ty = $init:expr;) => {
+        #[cfg(not(any(loom, shuttle)))]
+        $(#[$attr])* static $name: $t = $init;
+        #[cfg(loom)]
+        ::loom::lazy_static! { $(#[$attr])* static ref $name: $t = $init; }
+        #[cfg(all(shuttle, not(loom)))]
+        ::shuttle::lazy_static! { $(#[$attr])* static ref $name: $t = $init; }
+    };
+}
+
+pub(crate) use {fast_thread_local, global, lazy_thread_local};
+
+/// Locks `mutex`, ignoring poisoning: every critical section in this crate
+/// leaves its data consistent before it can unwind (user code never runs
+/// under one of these locks).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Asymmetric fences
+// ---------------------------------------------------------------------------
+//
+// The pool's owner fast path (a private hit) must not pay for a store-load
+// fence, yet `cleanup` must be able to tell whether an owner is inside an
+// operation (Dekker: owner writes `pin` then reads `claim`, cleanup writes
+// `claim` then reads `pin`). The classic fix is a `SeqCst` fence on both
+// sides. The asymmetric version moves the whole cost to the rare side:
+// `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` makes every running thread of
+// the process execute a full barrier, so the frequent side only needs to stop
+// the *compiler* from reordering. Where membarrier is unavailable (old
+// kernels, non-Linux, Miri, the model checkers) both sides fall back to real
+// `SeqCst` fences.
+
+#[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
+mod membarrier {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Once;
+
+    // From <linux/membarrier.h>.
+    const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+    const UNKNOWN: u8 = 0;
+    const AVAILABLE: u8 = 1;
+    const UNAVAILABLE: u8 = 2;
+
+    /// Written once by [`init`] (under `Once`), read by every light fence.
+    /// Every pool calls `init` in its constructor, and a pool is only shared
+    /// through something that makes its construction happen-before the
+    /// sharing, so every light fence of a pool sees the final value.
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+    static INIT: Once = Once::new();
+
+    fn membarrier(cmd: libc::c_long) -> bool {
+        // SAFETY:
+        // - `membarrier` takes (cmd, flags, cpu_id) integers and touches no
+        //   memory of ours; an unknown command returns -1 (EINVAL/ENOSYS).
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                cmd,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            ) == 0
+        }
+    }
+
+    pub(crate) fn init() {
+        INIT.call_once(|| {
+            let state = if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
+                AVAILABLE
+            } else {
+                UNAVAILABLE
+            };
+            STATE.store(state, Ordering::Relaxed);
+        });
+    }
+
+    #[inline(always)]
+    pub(crate) fn available() -> bool {
+        STATE.load(Ordering::Relaxed) == AVAILABLE
+    }
+
+    /// Issues the process-wide barrier; false when membarrier is unavailable
+    /// (then every light fence is a real `SeqCst` fence instead).
+    pub(crate) fn barrier() -> bool {
+        if !available() {
+            return false;
+        }
+        // A registered process cannot get EINVAL/EPERM for this command; if
+        // it ever did, the light fences would be unfenced, so stop here.
+        assert!(
+            membarrier(CMD_PRIVATE_EXPEDITED),
+            "membarrier(PRIVATE_EXPEDITED) failed after a successful registration"
+        );
+        true
+    }
+}
+
+/// Prepares the asymmetric fences; called by every pool constructor.
+pub(crate) fn init_fences() {
+    #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
+    membarrier::init();
+}
+
+/// The frequent side of the asymmetric fence pair (pairs with
+/// [`heavy_fence`]). A compiler fence when membarrier is available, a `SeqCst`
+/// fence otherwise.
+#[inline(always)]
+pub(crate) fn light_fence() {
+    #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
+    if membarrier::available() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        return;
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// The rare side of the asymmetric fence pair (pairs with every
+/// [`light_fence`]): after it returns, every light fence executed by any
+/// thread is ordered with it as if both were `SeqCst` fences.
+pub(crate) fn heavy_fence() {
+    #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
+    if membarrier::barrier() {
+        return;
+    }
+    fence(Ordering::SeqCst);
+}

@@ -1,0 +1,158 @@
+//! Thread identity: the stand-in for Go's `procPin` / P id.
+//!
+//! Every thread that touches a pool leases a small integer id from one
+//! process-wide allocator. A live thread owns its id exclusively, so it is
+//! the single producer of slot `id` in every pool. When the thread exits, its
+//! thread-local lease is dropped and the id returns to the allocator, which
+//! hands out the *smallest* free id next: ids stay dense, so pools stay as
+//! small as the number of threads alive at once. The allocator's mutex makes
+//! the old owner's last access happen-before the new owner's first.
+//!
+//! Thread-local destructors run in an unspecified order, so a pool may be
+//! used after this thread's lease is gone (from another thread-local's
+//! destructor). Such calls lease a *temporary* id for the duration of one
+//! operation instead; they never panic and never share an id.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+
+use crate::sync::{fast_thread_local, global, lazy_thread_local, lock, Mutex};
+
+/// Sentinel for "this thread holds no lease".
+const NO_ID: usize = usize::MAX;
+
+struct IdAllocator {
+    /// Ids below this have been handed out at least once.
+    next: usize,
+    /// Returned ids, smallest first.
+    free: BinaryHeap<Reverse<usize>>,
+}
+
+impl IdAllocator {
+    const fn new() -> Self {
+        Self {
+            next: 0,
+            free: BinaryHeap::new(),
+        }
+    }
+
+    fn allocate(&mut self) -> usize {
+        match self.free.pop() {
+            Some(Reverse(id)) => id,
+            None => {
+                let id = self.next;
+                self.next += 1;
+                id
+            }
+        }
+    }
+}
+
+global! {
+    /// The process-wide id allocator.
+    static ALLOCATOR: Mutex<IdAllocator> = Mutex::new(IdAllocator::new());
+}
+
+fast_thread_local! {
+    /// This thread's id while its lease is alive, else `NO_ID`. Read on
+    /// every pool operation; const-initialised and destructor-free, so it
+    /// stays readable during thread-local teardown.
+    static CURRENT: Cell<usize> = Cell::new(NO_ID);
+}
+
+lazy_thread_local! {
+    /// This thread's lease; dropping it (at thread exit) returns the id,
+    /// unless a [`LocalHandle`](crate::LocalHandle) still holds a clone.
+    static LEASE: RefCell<Option<Rc<IdLease>>> = RefCell::new(None);
+}
+
+/// Exclusive ownership of one thread id; returns the id when dropped.
+#[derive(Debug)]
+pub(crate) struct IdLease {
+    id: usize,
+}
+
+impl IdLease {
+    fn acquire() -> Self {
+        Self {
+            id: lock(&ALLOCATOR).allocate(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+}
+
+impl Drop for IdLease {
+    fn drop(&mut self) {
+        // Forget the id before it can be handed to another thread.
+        let _ = CURRENT.try_with(|current| {
+            if current.get() == self.id {
+                current.set(NO_ID);
+            }
+        });
+        lock(&ALLOCATOR).free.push(Reverse(self.id));
+    }
+}
+
+/// Runs `f` with this thread's id, leasing one on first use. During
+/// thread-local teardown `f` runs under a temporary lease instead.
+#[inline]
+pub(crate) fn with_current<R>(f: impl FnOnce(usize) -> R) -> R {
+    let id = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
+    if id != NO_ID {
+        return f(id);
+    }
+    match current_lease() {
+        Lease::Registered(lease) => f(lease.id),
+        Lease::Temporary(lease) => f(lease.id),
+    }
+}
+
+/// A lease on an id for this thread.
+pub(crate) enum Lease {
+    /// The thread's own lease (shared with its thread-local).
+    Registered(Rc<IdLease>),
+    /// A one-off lease, taken when thread-locals are already torn down.
+    Temporary(IdLease),
+}
+
+/// This thread's lease (leasing an id first if it has none).
+#[cold]
+pub(crate) fn current_lease() -> Lease {
+    let registered = LEASE.try_with(|slot| {
+        slot.borrow_mut()
+            .get_or_insert_with(|| {
+                let lease = Rc::new(IdLease::acquire());
+                CURRENT.with(|current| current.set(lease.id));
+                lease
+            })
+            .clone()
+    });
+    match registered {
+        Ok(lease) => Lease::Registered(lease),
+        Err(_) => Lease::Temporary(IdLease::acquire()),
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_reused_smallest_first() {
+        let mut allocator = IdAllocator::new();
+        assert_eq!(
+            (0..3).map(|_| allocator.allocate()).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        allocator.free.push(Reverse(2));
+        allocator.free.push(Reverse(0));
+        assert_eq!(allocator.allocate(), 0);
+        assert_eq!(allocator.allocate(), 2);
+        assert_eq!(allocator.allocate(), 3);
+    }
+}
