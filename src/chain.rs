@@ -189,14 +189,18 @@ impl<T> PoolChain<T> {
         // Empty. Unlink drained older segments ourselves and free them, so a
         // drained chain shrinks to its head segment without waiting for a
         // consumer to pass by.
-        if !head.is_null() && self.tail.load(Ordering::Relaxed) != head {
-            let stolen = self.pop_tail();
-            debug_assert!(stolen.is_none(), "pop_head saw every segment empty");
-            // SAFETY: we are the producer (caller contract).
-            unsafe { self.reclaim() };
-            return stolen;
+        if head.is_null() {
+            return None;
         }
-        None
+        let stolen = if self.tail.load(Ordering::Relaxed) != head {
+            self.pop_tail()
+        } else {
+            None
+        };
+        debug_assert!(stolen.is_none(), "pop_head saw every segment empty");
+        // SAFETY: we are the producer (caller contract).
+        unsafe { self.reclaim() };
+        stolen
     }
 
     /// Removes the oldest value. Any number of threads may call it.

@@ -1,0 +1,148 @@
+//! PoolDequeue: sequential behaviour, wraparound, misuse, and Go's
+//! 1 producer x N consumers "every value exactly once" test.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use common::{scaled, DropLedger};
+use victim_pool::dequeue::{PoolDequeue, MAX_CAPACITY};
+
+#[test]
+fn push_pop_both_ends() {
+    let (mut producer, stealer) = PoolDequeue::new(4);
+    for i in 0..4 {
+        producer.push_head(i).unwrap();
+    }
+    assert_eq!(producer.push_head(99), Err(99), "full at capacity");
+    assert_eq!(stealer.pop_tail(), Some(0));
+    assert_eq!(producer.pop_head(), Some(3));
+    assert_eq!(stealer.pop_tail(), Some(1));
+    assert_eq!(producer.pop_head(), Some(2));
+    assert_eq!(producer.pop_head(), None);
+    assert_eq!(stealer.pop_tail(), None);
+}
+
+#[test]
+fn wraps_around_the_32_bit_index_space() {
+    for start in [u32::MAX - 2, u32::MAX, 0, u32::MAX - 500] {
+        let (mut producer, stealer) = PoolDequeue::with_start_index(4, start);
+        for round in 0..300u32 {
+            for i in 0..4 {
+                producer.push_head(round * 10 + i).unwrap();
+            }
+            assert!(producer.push_head(0).is_err());
+            assert_eq!(stealer.pop_tail(), Some(round * 10));
+            assert_eq!(producer.pop_head(), Some(round * 10 + 3));
+            assert_eq!(stealer.pop_tail(), Some(round * 10 + 1));
+            assert_eq!(stealer.pop_tail(), Some(round * 10 + 2));
+            assert_eq!(stealer.pop_tail(), None);
+        }
+    }
+}
+
+#[test]
+fn capacity_one_works() {
+    let (mut producer, stealer) = PoolDequeue::with_start_index(1, u32::MAX);
+    producer.push_head(1).unwrap();
+    assert_eq!(producer.push_head(2), Err(2));
+    assert_eq!(stealer.pop_tail(), Some(1));
+    producer.push_head(3).unwrap();
+    assert_eq!(producer.pop_head(), Some(3));
+}
+
+#[test]
+#[should_panic(expected = "power of two")]
+fn zero_capacity_panics() {
+    let _ = PoolDequeue::<u8>::new(0);
+}
+
+#[test]
+#[should_panic(expected = "power of two")]
+fn non_power_of_two_panics() {
+    let _ = PoolDequeue::<u8>::new(6);
+}
+
+#[test]
+#[should_panic(expected = "power of two")]
+fn too_large_capacity_panics() {
+    let _ = PoolDequeue::<u8>::new(MAX_CAPACITY * 2);
+}
+
+#[test]
+fn dropping_the_dequeue_drops_what_is_left() {
+    let ledger = DropLedger::new(8);
+    {
+        let (mut producer, stealer) = PoolDequeue::with_start_index(8, u32::MAX - 3);
+        for id in 0..8 {
+            producer.push_head(ledger.item(id)).unwrap();
+        }
+        drop(stealer.pop_tail());
+        drop(producer.pop_head());
+        assert_eq!(ledger.total_drops(), 2);
+        drop(stealer);
+    }
+    ledger.assert_each_dropped_once();
+}
+
+/// Go's TestPoolDequeue shape: one producer pushes (and sometimes pops its
+/// head), N consumers pop the tail; every value is seen exactly once.
+#[test]
+fn one_producer_nine_consumers_each_value_once() {
+    let consumers = if cfg!(miri) { 2 } else { 9 };
+    let values = scaled(100_000);
+    let ledger = DropLedger::new(values);
+    let (mut producer, stealer) =
+        PoolDequeue::<common::Counted>::with_start_index(16, u32::MAX - 500);
+    let done = AtomicBool::new(false);
+    let seen = std::sync::Mutex::new(vec![0u8; values]);
+    thread::scope(|s| {
+        for _ in 0..consumers {
+            let stealer = stealer.clone();
+            let (done, seen) = (&done, &seen);
+            s.spawn(move || loop {
+                let finished = done.load(Ordering::Acquire);
+                match stealer.pop_tail() {
+                    Some(item) => seen.lock().unwrap()[item.id] += 1,
+                    None if finished => return,
+                    None => thread::yield_now(),
+                }
+            });
+        }
+        for id in 0..values {
+            // Every 10th value the producer takes one back from the head.
+            if id % 10 == 0 {
+                if let Some(item) = producer.pop_head() {
+                    seen.lock().unwrap()[item.id] += 1;
+                }
+            }
+            let mut item = ledger.item(id);
+            // Full (or a consumer still releasing the slot): wait for the
+            // consumers and retry with the same item.
+            while let Err(refused) = producer.push_head(item) {
+                item = refused;
+                thread::yield_now();
+            }
+        }
+        done.store(true, Ordering::Release);
+    });
+    while let Some(item) = producer.pop_head() {
+        seen.lock().unwrap()[item.id] += 1;
+    }
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "some value seen 0 or 2+ times"
+    );
+    ledger.assert_each_dropped_once();
+}
+
+#[test]
+fn handles_are_send_and_stealer_is_sync() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<victim_pool::dequeue::Producer<String>>();
+    send::<victim_pool::dequeue::Stealer<String>>();
+    sync::<victim_pool::dequeue::Stealer<String>>();
+}
