@@ -227,11 +227,16 @@ impl<T> PoolChain<T> {
             // `push_head`.
             // SAFETY: `segment` was reachable from `tail` after we announced
             // ourselves, so `reclaim` cannot free it until we leave.
+            #[cfg(not(victim_pool_mutant = "chain_next_after_pop"))]
             let next = unsafe { (*segment).next.load(Ordering::Acquire) };
             // SAFETY: as above.
             if let Some(value) = unsafe { (*segment).ring.pop_tail() } {
                 return Some(value);
             }
+            // MUTANT (verification/): `next` loaded after the pop.
+            // SAFETY: as above.
+            #[cfg(victim_pool_mutant = "chain_next_after_pop")]
+            let next = unsafe { (*segment).next.load(Ordering::Acquire) };
             if next.is_null() {
                 return None;
             }
@@ -270,7 +275,11 @@ impl<T> PoolChain<T> {
         fence(Ordering::SeqCst);
         // Acquire pairs with the consumers' Release decrements: their reads
         // of the segments we free (and the `prev` clearing) happen-before.
-        if self.stealers.load(Ordering::Acquire) != 0 {
+        // MUTANT (verification/) `free_unlinked_immediately`: frees unlinked
+        // segments without waiting for the consumers inside `pop_tail`.
+        if self.stealers.load(Ordering::Acquire) != 0
+            && !cfg!(victim_pool_mutant = "free_unlinked_immediately")
+        {
             return;
         }
         let mut segment = oldest;
@@ -332,16 +341,19 @@ impl<T> Drop for PoolChain<T> {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no producer or consumer is left.
         let mut segment = self.oldest.with(|oldest| unsafe { *oldest });
+        let mut segments = Vec::new();
         while !segment.is_null() {
             // SAFETY:
             // - every segment from `oldest` on is allocated and owned by the
             //   chain; nobody else can reach it any more (`&mut self`);
-            // - each is freed once: we follow `next` forward.
+            // - each is taken once: we follow `next` forward.
             let boxed = unsafe { Box::from_raw(segment) };
             segment = boxed.next.load(Ordering::Relaxed);
-            // Dropping the ring drops the values still in it.
-            drop(boxed);
+            segments.push(boxed);
         }
+        // Dropping the rings drops the values still in them; the `Vec`
+        // keeps going if one `T::drop` panics.
+        drop(segments);
     }
 }
 

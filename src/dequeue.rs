@@ -159,9 +159,20 @@ impl<T> PoolDequeue<T> {
         // `pop_tail`: once clear, that consumer's move-out happened-before
         // our write below. Still set means a consumer won this index but has
         // not finished moving the value out: report full, as Go does.
+        #[cfg(not(any(
+            victim_pool_mutant = "producer_skips_typ_check",
+            victim_pool_mutant = "producer_typ_load_relaxed"
+        )))]
         if slot.occupied.load(Ordering::Acquire) {
             return Err(value);
         }
+        // MUTANT (verification/): the tag is read without Acquire.
+        #[cfg(victim_pool_mutant = "producer_typ_load_relaxed")]
+        if slot.occupied.load(Ordering::Relaxed) {
+            return Err(value);
+        }
+        // MUTANT (verification/): trusts `head_tail` alone and never checks
+        // the tag (`producer_skips_typ_check` compiles nothing here).
         slot.value.with_mut(|cell| {
             // SAFETY:
             // - `occupied` is clear and `head` is outside [tail, head), so no
@@ -176,7 +187,11 @@ impl<T> PoolDequeue<T> {
         // in `head_tail`'s release sequence): a consumer that wins this index
         // sees the value written above. Adding to the high half never
         // touches `tail`; head wraps at 2^32 by dropping the carry.
+        #[cfg(not(victim_pool_mutant = "push_publish_relaxed"))]
         self.head_tail.fetch_add(1 << INDEX_BITS, Ordering::Release);
+        // MUTANT (verification/): publishes the slot without Release.
+        #[cfg(victim_pool_mutant = "push_publish_relaxed")]
+        self.head_tail.fetch_add(1 << INDEX_BITS, Ordering::Relaxed);
         Ok(())
     }
 
@@ -227,8 +242,18 @@ impl<T> PoolDequeue<T> {
             if head == tail {
                 return None;
             }
+            // MUTANT (verification/): takes index `tail` with a plain store
+            // instead of winning a CAS for it.
+            #[cfg(victim_pool_mutant = "pop_tail_without_cas")]
+            {
+                self.head_tail
+                    .store(pack(head, tail.wrapping_add(1)), Ordering::Relaxed);
+                crate::sync::fence(Ordering::Acquire);
+                break tail;
+            }
             // Acquire on success pairs with the producer's Release
             // `fetch_add` in `push_head` that published index `tail`.
+            #[allow(unreachable_code)]
             match self.head_tail.compare_exchange_weak(
                 head_tail,
                 pack(head, tail.wrapping_add(1)),
@@ -240,6 +265,9 @@ impl<T> PoolDequeue<T> {
             }
         };
         let slot = self.slot(index);
+        // MUTANT (verification/): hands the slot back before reading it.
+        #[cfg(victim_pool_mutant = "consumer_clears_typ_first")]
+        slot.occupied.store(false, Ordering::Release);
         // typ-then-val: move the value out first ...
         let value = slot.value.with(|cell| {
             // SAFETY:
@@ -252,26 +280,46 @@ impl<T> PoolDequeue<T> {
         });
         // ... then hand the slot back. Release pairs with the Acquire load in
         // `push_head`.
+        #[cfg(not(any(
+            victim_pool_mutant = "consumer_clears_typ_first",
+            victim_pool_mutant = "consumer_typ_store_relaxed"
+        )))]
         slot.occupied.store(false, Ordering::Release);
+        // MUTANT (verification/): hands the slot back without Release.
+        #[cfg(victim_pool_mutant = "consumer_typ_store_relaxed")]
+        slot.occupied.store(false, Ordering::Relaxed);
         Some(value)
+    }
+}
+
+impl<T> PoolDequeue<T> {
+    /// Moves every value still in the ring out (exclusive access).
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
+        let mut values = Vec::new();
+        for slot in self.slots.iter() {
+            // `&mut self`: no producer or consumer is left, and every
+            // thread's last access happened-before (Arc / the caller).
+            if slot.occupied.load(Ordering::Relaxed) {
+                slot.occupied.store(false, Ordering::Relaxed);
+                values.push(slot.value.with(|cell| {
+                    // SAFETY:
+                    // - `occupied` set means a pushed value that nobody took
+                    //   (takers clear it after moving out), and we clear it
+                    //   now, so it is moved out exactly once;
+                    // - exclusive access (`&mut self`).
+                    unsafe { (*cell).assume_init_read() }
+                }));
+            }
+        }
+        values
     }
 }
 
 impl<T> Drop for PoolDequeue<T> {
     fn drop(&mut self) {
-        for slot in self.slots.iter() {
-            // `&mut self`: no producer or consumer is left, and every
-            // thread's last access happened-before this drop (Arc).
-            if slot.occupied.load(Ordering::Relaxed) {
-                slot.value.with_mut(|cell| {
-                    // SAFETY:
-                    // - `occupied` set means a pushed value that nobody took
-                    //   (takers clear it after moving out);
-                    // - exclusive access (`&mut self`).
-                    unsafe { (*cell).assume_init_drop() };
-                });
-            }
-        }
+        // Moved out first, dropped after: a panicking `T::drop` cannot stop
+        // the others from being dropped (the `Vec` drops the rest).
+        drop(self.take_all());
     }
 }
 

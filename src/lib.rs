@@ -3,14 +3,18 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 pub mod chain;
+#[cfg(feature = "chaos")]
+mod chaos;
 pub mod dequeue;
 mod pool;
+mod stats;
 #[cfg(not(any(loom, shuttle)))]
 mod sweeper;
 mod sync;
 mod thread_id;
 
 pub use pool::{cleanup_all, LocalHandle, Pool, PoolBuilder, PoolGuard, MAX_SIMULATED_SLOT};
+pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]
 pub use sweeper::Sweeper;
 

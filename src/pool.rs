@@ -15,6 +15,7 @@ use std::sync::{Arc as LifetimeArc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::chain::PoolChain;
+use crate::stats::{Event, PoolStats, SlotStats};
 use crate::sync::{
     global, heavy_fence, init_fences, light_fence, lock, AtomicBool, AtomicPtr, AtomicU64,
     AtomicUsize, Mutex, Ordering, UnsafeCell,
@@ -84,6 +85,8 @@ struct Local<T> {
     /// loaded by every Get that reaches the victim (Acquire). Only popped at
     /// the tail.
     victim: AtomicPtr<PoolChain<T>>,
+    /// This slot's operation counters; written only by the owner.
+    stats: SlotStats,
 }
 
 impl<T> Local<T> {
@@ -98,6 +101,7 @@ impl<T> Local<T> {
             }),
             shared: AtomicPtr::new(ptr::null_mut()),
             victim: AtomicPtr::new(ptr::null_mut()),
+            stats: SlotStats::new(),
         }
     }
 
@@ -124,20 +128,18 @@ impl<T> Local<T> {
 
 impl<T> Drop for Local<T> {
     fn drop(&mut self) {
-        for chain in [
-            self.shared.load(Ordering::Relaxed),
-            self.victim.load(Ordering::Relaxed),
-        ] {
-            if !chain.is_null() {
-                // SAFETY:
-                // - chains are allocated by `Box::into_raw` in `put_in` and
-                //   referenced by exactly one of `shared` / `victim` /
-                //   a retired batch at a time;
-                // - `&mut self`: the pool is being dropped, no one else can
-                //   reach them.
-                drop(unsafe { Box::from_raw(chain) });
-            }
-        }
+        let chains = [&self.shared, &self.victim].map(|chain| {
+            let chain = chain.load(Ordering::Relaxed);
+            // SAFETY:
+            // - chains are allocated by `Box::into_raw` in `put_in` and
+            //   referenced by exactly one of `shared` / `victim` / a
+            //   retired batch at a time;
+            // - `&mut self`: the pool is being dropped, no one else can
+            //   reach them.
+            (!chain.is_null()).then(|| unsafe { Box::from_raw(chain) })
+        });
+        // Both are dropped even if a `T::drop` in the first panics.
+        drop(chains);
     }
 }
 
@@ -202,6 +204,19 @@ struct RetiredChain<T>(*mut PoolChain<T>);
 // dereferenced (freed) by the cleanup that owns the batch.
 unsafe impl<T: Send> Send for RetiredChain<T> {}
 
+impl<T> RetiredChain<T> {
+    /// Items still in the chain.
+    ///
+    /// # Safety
+    ///
+    /// The batch's grace period is over: nobody else uses the chain.
+    unsafe fn len(&self) -> usize {
+        // SAFETY: no producer or consumer is left (caller contract), so we
+        // may act as the producer.
+        unsafe { (*self.0).len() }
+    }
+}
+
 impl<T> Drop for RetiredChain<T> {
     fn drop(&mut self) {
         // SAFETY:
@@ -237,6 +252,10 @@ struct PoolShared<T> {
     generation: AtomicU64,
     /// Cleanup's own state; the mutex also serialises cleanups.
     retired: Mutex<Vec<Retired<T>>>,
+    /// Cleanups run and items they dropped (statistics; `fetch_add` by
+    /// cleanup, Relaxed loads by `stats`).
+    cleanups: AtomicU64,
+    cleanup_drops: AtomicU64,
     hooks: Hooks<T>,
 }
 
@@ -255,6 +274,8 @@ impl<T> PoolShared<T> {
             slot_count: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             retired: Mutex::new(Vec::new()),
+            cleanups: AtomicU64::new(0),
+            cleanup_drops: AtomicU64::new(0),
             hooks,
         }
     }
@@ -323,25 +344,32 @@ impl<T> PoolShared<T> {
 
     /// Go's Get without New, as slot `id`.
     fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
+        #[cfg(feature = "chaos")]
+        if crate::chaos::one_in_four() {
+            local.stats.record(Event::Miss);
+            return None;
+        }
         let mut pin = local.enter();
         let mut dropped = [None, None];
         // 1. Own private.
-        if let Some(owned) = pin.owned() {
-            dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
-            if let Some(value) = owned.private.take() {
-                drop(pin);
-                drop(dropped);
-                return Some(value);
+        let (found, event) = match pin.owned() {
+            Some(owned) => {
+                dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
+                match owned.private.take() {
+                    Some(value) => (Some(value), Event::PrivateHit),
+                    None => self.get_slow(&mut pin, id),
+                }
             }
-        }
-        let found = self.get_slow(&mut pin, id);
+            None => self.get_slow(&mut pin, id),
+        };
+        local.stats.record(event);
         drop(pin);
         drop(dropped);
         found
     }
 
     /// Steps 2–4 of Get, inside the caller's pin.
-    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> Option<T> {
+    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
         // 2. Own shared, at the head (most recently put).
         // Acquire: we installed it ourselves, but a previous owner of this
         // slot may have (its last access happened-before via the id lease).
@@ -352,7 +380,7 @@ impl<T> PoolShared<T> {
             //   chains are freed only after every pinned op has ended);
             // - we own slot `id`, so we are its only producer.
             if let Some(value) = unsafe { (*shared).pop_head() } {
-                return Some(value);
+                return (Some(value), Event::SharedHit);
             }
         }
         // 3. Other threads' shared, at the tail, starting after our slot.
@@ -360,18 +388,52 @@ impl<T> PoolShared<T> {
             if ptr::eq(other, pin.local) {
                 continue;
             }
-            if let Some(value) = Self::pop_tail_of(&other.shared) {
-                return Some(value);
+            #[cfg(not(victim_pool_mutant = "steal_from_head"))]
+            let stolen = Self::pop_tail_of(&other.shared);
+            // MUTANT (verification/): steals the newest item, at the head.
+            #[cfg(victim_pool_mutant = "steal_from_head")]
+            let stolen = {
+                let chain = other.shared.load(Ordering::Acquire);
+                // SAFETY: none; the mutant breaks the single-producer
+                // contract of the other slot's chain on purpose.
+                (!chain.is_null())
+                    .then(|| unsafe { (*chain).pop_head() })
+                    .flatten()
+            };
+            if let Some(value) = stolen {
+                return (Some(value), Event::StealHit);
             }
+        }
+        // MUTANT (verification/): never looks at the victim generation.
+        if cfg!(victim_pool_mutant = "get_skips_victim") {
+            return (None, Event::Miss);
         }
         // 4. The victim: own private, then every slot's shared tail from ours.
         if let Some(owned) = pin.owned() {
             if let Some(value) = owned.victim_private.take() {
-                return Some(value);
+                return (Some(value), Event::VictimHit);
             }
         }
-        self.scan_from(id)
+        match self
+            .scan_from(id)
             .find_map(|local| Self::pop_tail_of(&local.victim))
+        {
+            Some(value) => (Some(value), Event::VictimHit),
+            None => (None, Event::Miss),
+        }
+    }
+
+    /// Go's Get with New, as slot `id`: New runs outside the operation, so
+    /// it may use the pool itself.
+    fn get_or_new(&self, local: &Local<T>, id: usize) -> T {
+        if let Some(value) = self.get_in(local, id) {
+            return value;
+        }
+        let Some(new_fn) = &self.hooks.new_fn else {
+            panic!("Pool::get on a pool built without new_fn; use Pool::try_get");
+        };
+        local.stats.record(Event::NewCall);
+        new_fn()
     }
 
     fn pop_tail_of(chain: &AtomicPtr<PoolChain<T>>) -> Option<T> {
@@ -388,6 +450,13 @@ impl<T> PoolShared<T> {
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.
     fn put_in(&self, local: &Local<T>, value: T) {
+        local.stats.record(Event::Put);
+        #[cfg(feature = "chaos")]
+        if crate::chaos::one_in_four() {
+            local.stats.record(Event::ChaosDrop);
+            drop(value);
+            return;
+        }
         let mut pin = local.enter();
         let mut dropped = [None, None];
         let mut held = 0;
@@ -408,6 +477,7 @@ impl<T> PoolShared<T> {
                 held += unsafe { (*shared).len() };
             }
             if held >= bound {
+                local.stats.record(Event::BoundDrop);
                 drop(pin);
                 drop(dropped);
                 drop(value);
@@ -491,9 +561,33 @@ impl<T> PoolShared<T> {
         });
         let ready = Self::take_ready(&mut retired, &all);
         drop(retired);
+        let released = ready
+            .iter()
+            .flat_map(|batch| &batch.chains)
+            // SAFETY: `take_ready` only returns batches whose grace period
+            // is over.
+            .map(|chain| unsafe { chain.len() })
+            .sum::<usize>()
+            + dropped.len();
+        self.cleanups.fetch_add(1, Ordering::Relaxed);
+        self.cleanup_drops
+            .fetch_add(released as u64, Ordering::Relaxed);
         // Items are dropped outside the lock: `T::drop` may use the pool.
         drop(ready);
         drop(dropped);
+    }
+
+    fn stats(&self) -> PoolStats {
+        let mut stats = PoolStats {
+            cleanups: self.cleanups.load(Ordering::Relaxed),
+            cleanup_drops: self.cleanup_drops.load(Ordering::Relaxed),
+            slots: self.slot_count.load(Ordering::Relaxed),
+            ..PoolStats::default()
+        };
+        for local in self.locals().into_iter().flatten() {
+            stats.add_slot(&local.stats);
+        }
+        stats
     }
 
     /// Every slot below `slot_count`, indexed by id (`None` where its
@@ -511,7 +605,10 @@ impl<T> PoolShared<T> {
             batch.pins.iter().zip(locals).all(|(&pin, local)| {
                 // Acquire pairs with the owner's Release on exit: its use of
                 // the chains happened-before we free them.
+                // MUTANT (verification/) `cleanup_frees_victim_early`:
+                // skips the grace period.
                 pin & ACTIVE == 0
+                    || cfg!(victim_pool_mutant = "cleanup_frees_victim_early")
                     || local.is_some_and(|local| local.pin.load(Ordering::Acquire) != pin)
             })
         });
@@ -634,10 +731,7 @@ impl<T> Pool<T> {
     /// If the pool was built without New (use [`try_get`](Self::try_get)),
     /// or if New panics (the pool is left unchanged).
     pub fn get(&self) -> T {
-        match self.try_get() {
-            Some(value) => value,
-            None => self.call_new(),
-        }
+        thread_id::with_current(|id| self.shared.get_or_new(self.shared.local(id), id))
     }
 
     /// Go's Get with `New == nil`: the full lookup order, never New.
@@ -655,10 +749,21 @@ impl<T> Pool<T> {
     /// Like [`get`](Self::get), wrapped in a guard that puts the object back
     /// when dropped.
     pub fn get_guard(&self) -> PoolGuard<'_, T> {
+        self.guard(self.get())
+    }
+
+    /// Wraps `value` in a guard that puts it into this pool when dropped.
+    pub fn guard(&self, value: T) -> PoolGuard<'_, T> {
         PoolGuard {
             pool: self,
-            value: ManuallyDrop::new(self.get()),
+            value: ManuallyDrop::new(value),
         }
+    }
+
+    /// A snapshot of this pool's counters (hits by path, puts, drops,
+    /// cleanups). Reading it does not stop or slow the pool.
+    pub fn stats(&self) -> PoolStats {
+        self.shared.stats()
     }
 
     /// One cleanup cycle for this pool (what Go does at each GC): the
@@ -705,13 +810,6 @@ impl<T> Pool<T> {
             local: self.shared.local(slot),
             id: slot,
             _lease: LeaseHold::Exclusive,
-        }
-    }
-
-    fn call_new(&self) -> T {
-        match &self.shared.hooks.new_fn {
-            Some(new_fn) => new_fn(),
-            None => panic!("Pool::get on a pool built without new_fn; use Pool::try_get"),
         }
     }
 
@@ -846,10 +944,7 @@ pub struct LocalHandle<'a, T> {
 impl<T> LocalHandle<'_, T> {
     /// [`Pool::get`] through this handle's slot.
     pub fn get(&self) -> T {
-        match self.try_get() {
-            Some(value) => value,
-            None => self.pool.call_new(),
-        }
+        self.pool.shared.get_or_new(self.local, self.id)
     }
 
     /// [`Pool::try_get`] through this handle's slot.

@@ -2,6 +2,8 @@
 //! the Rust additions (guard, builder, handles), and multi-threaded
 //! accounting with concurrent cleanups.
 
+#![cfg(not(feature = "chaos"))]
+
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -120,25 +122,28 @@ fn cleanup_releases_items_of_idle_and_exited_threads() {
     });
     let (parked_tx, parked_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-    thread::scope(|s| {
+    let drops_after_each_cleanup = thread::scope(|s| {
         let (pool, ledger) = (&pool, &ledger);
         s.spawn(move || {
             (20..40).for_each(|id| pool.put(ledger.item(id)));
             parked_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
+            // Idle (alive, not using the pool) until released.
+            let _ = release_rx.recv();
         });
         parked_rx.recv().unwrap();
         (40..60).for_each(|id| pool.put(ledger.item(id)));
         pool.cleanup();
-        assert_eq!(ledger.total_drops(), 0);
+        let first = ledger.total_drops();
         pool.cleanup();
-        assert_eq!(
-            ledger.total_drops(),
-            60,
-            "private and shared of every slot, idle or not"
-        );
+        let second = ledger.total_drops();
         release_tx.send(()).unwrap();
+        (first, second)
     });
+    assert_eq!(
+        drops_after_each_cleanup,
+        (0, 60),
+        "private and shared of every slot, idle or not"
+    );
     ledger.assert_each_dropped_once();
 }
 
@@ -331,4 +336,43 @@ fn without_cleanup_every_item_put_is_found_again() {
     let before = found.len();
     found.dedup();
     assert_eq!(found.len(), before, "an item was returned twice");
+}
+
+#[test]
+fn stats_count_every_path() {
+    let mut pool = Pool::builder().new_fn(|| 0u32).max_per_thread(3).build();
+    pool.as_slot(0).put(1); // private
+    pool.as_slot(0).put(2); // shared
+    pool.as_slot(1).put(3); // private
+    pool.as_slot(1).put(4); // shared
+    assert_eq!(pool.as_slot(0).get(), 1, "private hit");
+    assert_eq!(pool.as_slot(0).get(), 2, "shared hit");
+    assert_eq!(pool.as_slot(0).get(), 4, "steal hit");
+    pool.cleanup();
+    assert_eq!(pool.as_slot(1).get(), 3, "victim hit");
+    assert_eq!(pool.as_slot(1).get(), 0, "miss, then New");
+    assert_eq!(pool.as_slot(0).try_get(), None, "miss without New");
+    for v in 10..15 {
+        pool.as_slot(2).put(v); // three kept, two over the bound
+    }
+    pool.cleanup();
+    pool.cleanup();
+    let stats = pool.stats();
+    let expected = (1, 1, 1, 1, 2, 1, 9, 2, 0, 3, 3);
+    let actual = (
+        stats.private_hits,
+        stats.shared_hits,
+        stats.steal_hits,
+        stats.victim_hits,
+        stats.misses,
+        stats.new_calls,
+        stats.puts,
+        stats.bound_drops,
+        stats.chaos_drops,
+        stats.cleanup_drops,
+        stats.cleanups,
+    );
+    assert_eq!(actual, expected, "{stats:?}");
+    assert_eq!(stats.gets(), 6);
+    assert!(stats.slots >= 3);
 }

@@ -1,0 +1,3 @@
+module victimpoolbench
+
+go 1.19

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every benchmark (criterion shapes, cleanup pause / ExpensiveNew,
+# memory, and Go's sync.Pool when `go` is available) and writes
+# target/bench-report/report.md and plot.{png,svg}.
+#
+#   benches/run.sh                 # full run (about 25 minutes on 2 cores)
+#   BENCH_QUICK=1 benches/run.sh   # quick run (a few minutes)
+#   benches/run.sh pool.box_u64    # extra args: criterion filter for `shapes`
+#
+# Env: BENCH_QUICK, BENCH_REPORT_DIR (default <repo>/target/bench-report),
+# GO (path of the go binary), BENCH_NO_GO=1 to skip Go.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+report="${BENCH_REPORT_DIR:-$repo/target/bench-report}"
+mkdir -p "$report"
+report="$(cd "$report" && pwd)"
+export BENCH_REPORT_DIR="$report"
+export CRITERION_HOME="$report/criterion"
+rm -rf "$CRITERION_HOME" "$report/go.txt" "$report/pause.json" "$report/memory.json"
+
+quick="${BENCH_QUICK:-}"
+[ "$quick" = 0 ] && quick=""
+mode=full
+[ -n "$quick" ] && mode=quick
+
+go_bin="${GO:-$(command -v go || true)}"
+[ -z "$go_bin" ] && [ -x /usr/lib/go-1.19/bin/go ] && go_bin=/usr/lib/go-1.19/bin/go
+[ -n "${BENCH_NO_GO:-}" ] && go_bin=""
+
+{
+  echo "date:     $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "commit:   ${BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')}"
+  echo "mode:     $mode"
+  echo "cpu:      $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') × $(nproc) cores"
+  echo "memory:   $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
+  echo "kernel:   $(uname -sr)"
+  echo "rustc:    $(rustc --version)"
+  echo "go:       $([ -n "$go_bin" ] && "$go_bin" version || echo 'not run')"
+  echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (at start)"
+} > "$report/machine.txt"
+cat "$report/machine.txt"
+
+echo "== criterion shapes ($mode)"
+cargo bench --bench shapes -- "$@"
+echo "== cleanup pause and ExpensiveNew"
+cargo bench --bench pause
+echo "== memory"
+cargo bench --bench memory
+
+if [ -n "$go_bin" ]; then
+  echo "== Go sync.Pool"
+  if [ -n "$quick" ]; then t=0.2s; stw=15x; exp=0.5s; else t=1s; stw=60x; exp=2s; fi
+  (
+    cd benches/go
+    "$go_bin" test -run '^$' -bench '^Benchmark(Pool|Overflow|Starvation|StarvationNew)$' \
+      -cpu 1,2,4,8 -benchtime "$t" .
+    "$go_bin" test -run '^$' -bench '^BenchmarkCleanupSTW$' -cpu 2 -benchtime "$stw" .
+    "$go_bin" test -run '^$' -bench '^BenchmarkExpensiveNew$' -cpu 1,2,4,8 -benchtime "$exp" .
+  ) | tee "$report/go.txt"
+else
+  echo "== Go not found: skipping (apt-get install -y golang-1.19-go)"
+fi
+
+echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (at end)" >> "$report/machine.txt"
+python3 benches/report.py "$report"
+echo "report: $report/report.md"

@@ -1,0 +1,107 @@
+//! Per-pool statistics, readable at any time without stopping the pool.
+//!
+//! Each slot counts its own operations in its own cache line; only the
+//! slot's owner writes those counters, so an increment is a plain load and
+//! store (no read-modify-write, no contention). Reading sums the slots with
+//! Relaxed loads: a snapshot, exact once the pool is quiescent.
+
+use crate::sync::{AtomicU64, Ordering};
+
+/// Where a Get found its object, or what happened to a Put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    PrivateHit,
+    SharedHit,
+    StealHit,
+    VictimHit,
+    Miss,
+    NewCall,
+    Put,
+    BoundDrop,
+    ChaosDrop,
+}
+
+const EVENTS: usize = 9;
+
+/// One slot's counters. Written only by the slot's owner.
+#[derive(Debug)]
+pub(crate) struct SlotStats {
+    counts: [AtomicU64; EVENTS],
+}
+
+impl SlotStats {
+    pub(crate) fn new() -> Self {
+        Self {
+            counts: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Counts `event`. Only the slot's owner may call it (single writer).
+    #[inline(always)]
+    pub(crate) fn record(&self, event: Event) {
+        let counter = &self.counts[event as usize];
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn read(&self, event: Event) -> u64 {
+        self.counts[event as usize].load(Ordering::Relaxed)
+    }
+}
+
+/// A snapshot of a pool's counters ([`Pool::stats`](crate::Pool::stats)).
+///
+/// Every Get counts exactly one of `private_hits`, `shared_hits`,
+/// `steal_hits`, `victim_hits` or `misses`; `new_calls` counts the misses
+/// that called New (`get`, not `try_get`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Gets served by the calling thread's private slot.
+    pub private_hits: u64,
+    /// Gets served by the calling thread's shared chain (head).
+    pub shared_hits: u64,
+    /// Gets served by another thread's shared chain (tail).
+    pub steal_hits: u64,
+    /// Gets served by the victim generation.
+    pub victim_hits: u64,
+    /// Gets that found nothing.
+    pub misses: u64,
+    /// Calls to New.
+    pub new_calls: u64,
+    /// Puts (including those then dropped by the bound or chaos mode).
+    pub puts: u64,
+    /// Puts dropped because the thread already held `max_per_thread`.
+    pub bound_drops: u64,
+    /// Puts dropped at random by chaos mode.
+    pub chaos_drops: u64,
+    /// Items dropped by cleanups (the victim generation they released).
+    pub cleanup_drops: u64,
+    /// Cleanups run on this pool.
+    pub cleanups: u64,
+    /// Thread slots allocated (one per thread id ever used, rounded up to
+    /// a bucket).
+    pub slots: usize,
+}
+
+impl PoolStats {
+    /// Adds one slot's counters.
+    pub(crate) fn add_slot(&mut self, slot: &SlotStats) {
+        self.private_hits += slot.read(Event::PrivateHit);
+        self.shared_hits += slot.read(Event::SharedHit);
+        self.steal_hits += slot.read(Event::StealHit);
+        self.victim_hits += slot.read(Event::VictimHit);
+        self.misses += slot.read(Event::Miss);
+        self.new_calls += slot.read(Event::NewCall);
+        self.puts += slot.read(Event::Put);
+        self.bound_drops += slot.read(Event::BoundDrop);
+        self.chaos_drops += slot.read(Event::ChaosDrop);
+    }
+
+    /// All Gets counted.
+    pub fn gets(&self) -> u64 {
+        self.private_hits + self.shared_hits + self.steal_hits + self.victim_hits + self.misses
+    }
+}
