@@ -13,7 +13,9 @@ mod sweeper;
 mod sync;
 mod thread_id;
 
-pub use pool::{cleanup_all, LocalHandle, Pool, PoolBuilder, PoolGuard, MAX_SIMULATED_SLOT};
+pub use pool::{
+    cleanup_all, release_thread_slot, LocalHandle, Pool, PoolBuilder, PoolGuard, MAX_SIMULATED_SLOT,
+};
 pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]
 pub use sweeper::Sweeper;

@@ -45,6 +45,7 @@ struct Owned<T> {
 impl<T> Owned<T> {
     /// Applies the cleanups this slot missed; returns the items they drop
     /// (to be dropped by the caller outside any critical section).
+    #[inline]
     fn rotate_to(&mut self, generation: u64) -> [Option<T>; 2] {
         let missed = generation.wrapping_sub(self.generation);
         if missed == 0 {
@@ -153,19 +154,23 @@ struct Pinned<'a, T> {
 }
 
 impl<T> Pinned<'_, T> {
-    /// The owner's view of `owned`, if this operation may touch it.
-    fn owned(&mut self) -> Option<&mut Owned<T>> {
+    /// Runs `f` on the slot's `owned` fields, if this operation may touch
+    /// them (the closure shape lets loom see every access).
+    #[inline]
+    fn with_owned<R>(&self, f: impl FnOnce(&mut Owned<T>) -> R) -> Option<R> {
         if !self.may_own {
             return None;
         }
-        // SAFETY:
-        // - `may_own`: after our light fence we saw `claim` clear, so
-        //   cleanup either finished with `owned` (its Release clear
-        //   happened-before) or will see us active and keep out;
-        // - we are the slot's only owner (thread id lease or `&mut Pool`),
-        //   and `&mut self` keeps this reference unique within the op;
-        // - the reference cannot outlive the pin (borrow of `self`).
-        Some(self.local.owned.with_mut(|owned| unsafe { &mut *owned }))
+        Some(self.local.owned.with_mut(|owned| {
+            // SAFETY:
+            // - `may_own`: after our light fence we saw `claim` clear, so
+            //   cleanup either finished with `owned` (its Release clear
+            //   happened-before) or will see us active and keep out;
+            // - we are the slot's only owner (thread id lease or `&mut
+            //   Pool`), and no caller nests `with_owned`, so the reference
+            //   is unique for the closure's duration.
+            f(unsafe { &mut *owned })
+        }))
     }
 }
 
@@ -182,6 +187,7 @@ impl<T> Drop for Pinned<'_, T> {
 }
 
 /// Where to find slot `id`: `(bucket, index in bucket)`.
+#[inline]
 fn bucket_of(id: usize) -> (usize, usize) {
     let n = id + 1;
     let bucket = n.ilog2() as usize;
@@ -320,17 +326,17 @@ impl<T> PoolShared<T> {
             Ordering::Release,
             Ordering::Acquire,
         ) {
-            Ok(_) => {
-                self.slot_count
-                    .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
-                fresh
-            }
+            Ok(_) => fresh,
             Err(installed) => {
                 // SAFETY: `fresh` was never published; we own it.
                 drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, 1 << bucket)) });
                 installed
             }
         };
+        // Winner and losers alike, before anyone uses a slot of the bucket:
+        // every slot in use is then covered by `slot_count`, so scans see it.
+        self.slot_count
+            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
         // SAFETY: as in `existing_local`.
         unsafe { &*slots.add(index) }
     }
@@ -343,24 +349,25 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's Get without New, as slot `id`.
+    #[inline]
     fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
         #[cfg(feature = "chaos")]
         if crate::chaos::one_in_four() {
             local.stats.record(Event::Miss);
             return None;
         }
-        let mut pin = local.enter();
-        let mut dropped = [None, None];
-        // 1. Own private.
-        let (found, event) = match pin.owned() {
-            Some(owned) => {
-                dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
-                match owned.private.take() {
-                    Some(value) => (Some(value), Event::PrivateHit),
-                    None => self.get_slow(&mut pin, id),
-                }
-            }
-            None => self.get_slow(&mut pin, id),
+        let pin = local.enter();
+        let generation = self.generation.load(Ordering::Relaxed);
+        // 1. Own private (after catching up with missed cleanups).
+        let (private, dropped) = pin
+            .with_owned(|owned| {
+                let dropped = owned.rotate_to(generation);
+                (owned.private.take(), dropped)
+            })
+            .unwrap_or_default();
+        let (found, event) = match private {
+            Some(value) => (Some(value), Event::PrivateHit),
+            None => self.get_slow(&pin, id),
         };
         local.stats.record(event);
         drop(pin);
@@ -369,7 +376,7 @@ impl<T> PoolShared<T> {
     }
 
     /// Steps 2–4 of Get, inside the caller's pin.
-    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
+    fn get_slow(&self, pin: &Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
         // 2. Own shared, at the head (most recently put).
         // Acquire: we installed it ourselves, but a previous owner of this
         // slot may have (its last access happened-before via the id lease).
@@ -409,10 +416,11 @@ impl<T> PoolShared<T> {
             return (None, Event::Miss);
         }
         // 4. The victim: own private, then every slot's shared tail from ours.
-        if let Some(owned) = pin.owned() {
-            if let Some(value) = owned.victim_private.take() {
-                return (Some(value), Event::VictimHit);
-            }
+        if let Some(value) = pin
+            .with_owned(|owned| owned.victim_private.take())
+            .flatten()
+        {
+            return (Some(value), Event::VictimHit);
         }
         match self
             .scan_from(id)
@@ -425,6 +433,7 @@ impl<T> PoolShared<T> {
 
     /// Go's Get with New, as slot `id`: New runs outside the operation, so
     /// it may use the pool itself.
+    #[inline]
     fn get_or_new(&self, local: &Local<T>, id: usize) -> T {
         if let Some(value) = self.get_in(local, id) {
             return value;
@@ -449,6 +458,7 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.
+    #[inline]
     fn put_in(&self, local: &Local<T>, value: T) {
         local.stats.record(Event::Put);
         #[cfg(feature = "chaos")]
@@ -457,19 +467,24 @@ impl<T> PoolShared<T> {
             drop(value);
             return;
         }
-        let mut pin = local.enter();
-        let mut dropped = [None, None];
-        let mut held = 0;
-        if let Some(owned) = pin.owned() {
-            dropped = owned.rotate_to(self.generation.load(Ordering::Relaxed));
-            if owned.private.is_none() && self.hooks.max_per_thread != Some(0) {
-                owned.private = Some(value);
-                drop(pin);
-                drop(dropped);
-                return;
-            }
-            held = usize::from(owned.private.is_some());
-        }
+        let pin = local.enter();
+        let generation = self.generation.load(Ordering::Relaxed);
+        let mut value = Some(value);
+        let (dropped, mut held) = pin
+            .with_owned(|owned| {
+                let dropped = owned.rotate_to(generation);
+                if owned.private.is_none() && self.hooks.max_per_thread != Some(0) {
+                    owned.private = value.take();
+                }
+                (dropped, usize::from(owned.private.is_some()))
+            })
+            .unwrap_or_default();
+        let Some(value) = value else {
+            // Kept in the private slot.
+            drop(pin);
+            drop(dropped);
+            return;
+        };
         let mut shared = local.shared.load(Ordering::Acquire);
         if let Some(bound) = self.hooks.max_per_thread {
             if !shared.is_null() {
@@ -485,11 +500,26 @@ impl<T> PoolShared<T> {
             }
         }
         if shared.is_null() {
-            shared = Box::into_raw(Box::new(PoolChain::empty()));
-            // Only the owner stores a non-null chain and only after seeing
-            // null, so no chain is overwritten. Release pairs with the
-            // Acquire loads of thieves and cleanup's swap.
-            local.shared.store(shared, Ordering::Release);
+            let fresh = Box::into_raw(Box::new(PoolChain::empty()));
+            // Only the owner installs chains, so this cannot fail while a
+            // cleanup's swap can only turn null into null. A CAS rather than
+            // a store keeps every write to `shared` a read-modify-write,
+            // which loom models soundly (tokio-rs/loom#254: a plain store
+            // racing an RMW). Release pairs with the Acquire loads of
+            // thieves and cleanup's swap.
+            shared = match local.shared.compare_exchange(
+                ptr::null_mut(),
+                fresh,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => fresh,
+                Err(installed) => {
+                    // SAFETY: `fresh` was never published.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    installed
+                }
+            };
         }
         // SAFETY: pinned (the chain outlives the op) and we own the slot,
         // so we are the chain's single producer.
@@ -649,6 +679,19 @@ global! {
     static ALL_POOLS: Mutex<Vec<Weak<dyn Sweep>>> = Mutex::new(Vec::new());
 }
 
+/// Returns the calling thread's slot id to the process-wide allocator now,
+/// instead of when the thread exits, so a new thread can take it over.
+///
+/// The items in the slot stay where they are (stealable, released by
+/// cleanup, or inherited by the slot's next owner), exactly as at thread
+/// exit. If the thread uses a pool again it leases an id afresh. A live
+/// [`LocalHandle`] keeps its id reserved until it is dropped. Useful for a
+/// thread about to sleep for a long time, and for model checkers whose
+/// thread-local destructors run after the model's globals are gone.
+pub fn release_thread_slot() {
+    thread_id::release_current();
+}
+
 /// One cleanup cycle for every live pool (Go's `poolCleanup` at GC): each
 /// pool's primary generation becomes its victim and the old victim is
 /// dropped.
@@ -730,17 +773,20 @@ impl<T> Pool<T> {
     ///
     /// If the pool was built without New (use [`try_get`](Self::try_get)),
     /// or if New panics (the pool is left unchanged).
+    #[inline]
     pub fn get(&self) -> T {
         thread_id::with_current(|id| self.shared.get_or_new(self.shared.local(id), id))
     }
 
     /// Go's Get with `New == nil`: the full lookup order, never New.
+    #[inline]
     pub fn try_get(&self) -> Option<T> {
         thread_id::with_current(|id| self.shared.get_in(self.shared.local(id), id))
     }
 
     /// Go's Put: runs the reset hook, then keeps `value` for a later Get
     /// (or drops it when this thread already holds the configured maximum).
+    #[inline]
     pub fn put(&self, value: T) {
         let value = self.reset(value);
         thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), value));
@@ -813,6 +859,7 @@ impl<T> Pool<T> {
         }
     }
 
+    #[inline]
     fn reset(&self, mut value: T) -> T {
         if let Some(reset) = &self.shared.hooks.reset {
             reset(&mut value);
@@ -943,16 +990,19 @@ pub struct LocalHandle<'a, T> {
 
 impl<T> LocalHandle<'_, T> {
     /// [`Pool::get`] through this handle's slot.
+    #[inline]
     pub fn get(&self) -> T {
         self.pool.shared.get_or_new(self.local, self.id)
     }
 
     /// [`Pool::try_get`] through this handle's slot.
+    #[inline]
     pub fn try_get(&self) -> Option<T> {
         self.pool.shared.get_in(self.local, self.id)
     }
 
     /// [`Pool::put`] through this handle's slot.
+    #[inline]
     pub fn put(&self, value: T) {
         let value = self.pool.reset(value);
         self.pool.shared.put_in(self.local, value);

@@ -98,6 +98,17 @@ impl Drop for IdLease {
     }
 }
 
+/// Drops this thread's lease now instead of at thread exit.
+pub(crate) fn release_current() {
+    // Taken out first, dropped after the borrow ends: the drop locks the
+    // allocator and touches `CURRENT`.
+    let lease = LEASE
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten();
+    drop(lease);
+}
+
 /// Runs `f` with this thread's id, leasing one on first use. During
 /// thread-local teardown `f` runs under a temporary lease instead.
 #[inline]

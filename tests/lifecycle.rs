@@ -178,3 +178,33 @@ fn sweeper_cleans_periodically() {
     drop(sweeper);
     ledger.assert_each_dropped_once();
 }
+
+#[test]
+fn release_thread_slot_hands_the_slot_to_the_next_thread_early() {
+    let _serial = serial();
+    let pool = Arc::new(Pool::new(|| 0usize));
+    let (first_slot, next_slot, inherited) = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            pool.put(7);
+            let first = pool.local().slot();
+            victim_pool::release_thread_slot();
+            // While this thread is still alive, a new thread takes the slot
+            // over and inherits its private item.
+            let pool2 = pool.clone();
+            let (next, inherited) = thread::spawn(move || (pool2.local().slot(), pool2.try_get()))
+                .join()
+                .unwrap();
+            // Using the pool again leases an id afresh: the smallest free
+            // one, which is ours again now that the other thread is gone.
+            pool.put(8);
+            assert_eq!(pool.local().slot(), first);
+            assert_eq!(pool.try_get(), Some(8));
+            (first, next, inherited)
+        })
+        .join()
+        .unwrap()
+    };
+    assert_eq!(next_slot, first_slot);
+    assert_eq!(inherited, Some(7));
+}

@@ -1,0 +1,338 @@
+//! Exhaustive models under loom (C11 weak memory, bounded preemptions).
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p victim-pool-verification
+//! --test loom --release`. `LOOM_MAX_PREEMPTIONS` sets the bound (default
+//! here: 3); `LOOM_CHECKPOINT_FILE` + `LOOM_CHECKPOINT_INTERVAL=1` records
+//! the failing schedule for replay. Every slot access of the core goes
+//! through loom's `UnsafeCell`, so a write racing a read (any typ-then-val
+//! violation) fails the model even when no value is visibly corrupted.
+#![cfg(loom)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use loom::thread;
+use victim_pool::chain::PoolChain;
+use victim_pool::dequeue::PoolDequeue;
+use victim_pool::Pool;
+use victim_pool_verification::ledger::{Ledger, Tracked};
+use victim_pool_verification::lin::{DequeOp, Event};
+use victim_pool_verification::Clock;
+
+/// Runs `f` under loom with the bound from `LOOM_MAX_PREEMPTIONS` (default
+/// 3) and prints how long the exploration took.
+fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if std::env::var_os("LOOM_MAX_PREEMPTIONS").is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    let bound = builder.preemption_bound;
+    let start = Instant::now();
+    builder.check(f);
+    eprintln!(
+        "loom model {name}: preemption bound {bound:?}, {:.2?}",
+        start.elapsed()
+    );
+}
+
+/// A history shared by the threads of one execution.
+#[derive(Default)]
+struct Recorder {
+    clock: Clock,
+    events: Mutex<Vec<Event>>,
+}
+
+impl Recorder {
+    fn record<R>(&self, thread: usize, f: impl FnOnce() -> R, op: impl FnOnce(&R) -> DequeOp) -> R {
+        let call = self.clock.tick();
+        let result = f();
+        let ret = self.clock.tick();
+        self.events.lock().unwrap().push(Event {
+            thread,
+            op: op(&result),
+            call,
+            ret,
+        });
+        result
+    }
+
+    /// Checks conservation: every pushed value is popped exactly once,
+    /// counting `drained` (popped after the join), and `capacity` bounds
+    /// the successful pushes of an empty-started ring that nobody popped.
+    ///
+    /// No real-time linearizability check here: the stamps come from a
+    /// `std` counter that loom does not see, so "returned before" does not
+    /// mean "happens-before" in loom's weak-memory executions (a Relaxed
+    /// load may legally read an older value). Shuttle, which is
+    /// sequentially consistent, checks linearizability.
+    fn check(&self, capacity: Option<usize>, drained: &[u64]) {
+        let events = self.events.lock().unwrap().clone();
+        if let Some(capacity) = capacity {
+            let pushed = events
+                .iter()
+                .filter(|e| matches!(e.op, DequeOp::PushHead(_, true)))
+                .count();
+            let popped = events
+                .iter()
+                .filter(|e| matches!(e.op, DequeOp::PopHead(Some(_)) | DequeOp::PopTail(Some(_))))
+                .count();
+            assert!(
+                pushed <= capacity + popped,
+                "more pushes succeeded than fit"
+            );
+        }
+        let mut pushed: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e.op {
+                DequeOp::PushHead(v, true) => Some(v),
+                _ => None,
+            })
+            .collect();
+        let mut popped: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e.op {
+                DequeOp::PopHead(v) | DequeOp::PopTail(v) => v,
+                _ => None,
+            })
+            .chain(drained.iter().copied())
+            .collect();
+        pushed.sort_unstable();
+        popped.sort_unstable();
+        assert_eq!(pushed, popped, "conservation: pushed = popped + drained");
+    }
+}
+
+/// 1 producer + 2 consumers on a ring of `capacity`, indices starting just
+/// below 2^32 so the run crosses wraparound. The producer pushes
+/// `capacity + 2` values (so it reuses slots a consumer may still be
+/// reading) and pops once at the head.
+fn dequeue_model(capacity: usize, pushes: u64) {
+    let rec = Arc::new(Recorder::default());
+    let (mut producer, stealer) = PoolDequeue::<u64>::with_start_index(capacity, u32::MAX - 1);
+    let consumers: Vec<_> = (1..=2)
+        .map(|t| {
+            let (rec, stealer) = (rec.clone(), stealer.clone());
+            thread::spawn(move || {
+                rec.record(t, || stealer.pop_tail(), |r| DequeOp::PopTail(*r));
+            })
+        })
+        .collect();
+    for v in 1..=pushes {
+        rec.record(
+            0,
+            || producer.push_head(v).is_ok(),
+            |&ok| DequeOp::PushHead(v, ok),
+        );
+    }
+    rec.record(0, || producer.pop_head(), |r| DequeOp::PopHead(*r));
+    for c in consumers {
+        c.join().unwrap();
+    }
+    let mut drained = Vec::new();
+    while let Some(v) = stealer.pop_tail() {
+        drained.push(v);
+    }
+    rec.check(Some(capacity), &drained);
+}
+
+#[test]
+fn dequeue_cap2_wraparound() {
+    model("dequeue_cap2_wraparound", || dequeue_model(2, 4));
+}
+
+#[test]
+fn dequeue_cap4_wraparound() {
+    model("dequeue_cap4_wraparound", || dequeue_model(4, 6));
+}
+
+/// Chain growth across a segment boundary (loom segments: 2 then 4 slots)
+/// while two consumers unlink the drained tail segment and the producer
+/// walks back through `prev`.
+#[test]
+fn chain_growth_unlink_prev_walk() {
+    model("chain_growth_unlink_prev_walk", || {
+        let rec = Arc::new(Recorder::default());
+        let (mut producer, stealer) = PoolChain::<u64>::new();
+        let consumers: Vec<_> = (1..=2)
+            .map(|t| {
+                let (rec, stealer) = (rec.clone(), stealer.clone());
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        rec.record(t, || stealer.pop_tail(), |r| DequeOp::PopTail(*r));
+                    }
+                })
+            })
+            .collect();
+        for v in 1..=3 {
+            rec.record(0, || producer.push_head(v), |_| DequeOp::PushHead(v, true));
+        }
+        for _ in 0..2 {
+            rec.record(0, || producer.pop_head(), |r| DequeOp::PopHead(*r));
+        }
+        for c in consumers {
+            c.join().unwrap();
+        }
+        let mut drained = Vec::new();
+        while let Some(v) = producer.pop_head() {
+            drained.push(v);
+        }
+        rec.check(None, &drained);
+    });
+}
+
+/// `pop_tail` must load `next` before it pops: a consumer that finds the
+/// head segment empty must not unlink it if the producer refilled it and
+/// grew meanwhile.
+#[test]
+fn chain_refill_then_grow() {
+    model("chain_refill_then_grow", || {
+        let rec = Arc::new(Recorder::default());
+        let (mut producer, stealer) = PoolChain::<u64>::new();
+        rec.record(0, || producer.push_head(1), |_| DequeOp::PushHead(1, true));
+        rec.record(0, || producer.pop_head(), |r| DequeOp::PopHead(*r));
+        let consumer = {
+            let (rec, stealer) = (rec.clone(), stealer.clone());
+            thread::spawn(move || {
+                rec.record(1, || stealer.pop_tail(), |r| DequeOp::PopTail(*r));
+            })
+        };
+        for v in 2..=4 {
+            rec.record(0, || producer.push_head(v), |_| DequeOp::PushHead(v, true));
+        }
+        consumer.join().unwrap();
+        let mut drained = Vec::new();
+        while let Some(v) = stealer.pop_tail() {
+            drained.push(v);
+        }
+        rec.check(None, &drained);
+    });
+}
+
+/// The reclamation scheme: a consumer unlinks the drained first segment
+/// while another consumer may still be inside it and the producer, finding
+/// the chain empty, reclaims. Loom checks the atomics and the slot cells of
+/// the protocol; a freed segment itself is plain heap memory, which loom
+/// does not track, so use-after-free is Miri's job (tests/stress.rs).
+#[test]
+fn chain_reclaim() {
+    model("chain_reclaim", || {
+        let rec = Arc::new(Recorder::default());
+        let (mut producer, stealer) = PoolChain::<u64>::new();
+        for v in 1..=3 {
+            rec.record(0, || producer.push_head(v), |_| DequeOp::PushHead(v, true));
+        }
+        let consumers: Vec<_> = [(1, 2), (2, 1)]
+            .into_iter()
+            .map(|(t, pops)| {
+                let (rec, stealer) = (rec.clone(), stealer.clone());
+                thread::spawn(move || {
+                    for _ in 0..pops {
+                        rec.record(t, || stealer.pop_tail(), |r| DequeOp::PopTail(*r));
+                    }
+                })
+            })
+            .collect();
+        rec.record(0, || producer.pop_head(), |r| DequeOp::PopHead(*r));
+        rec.record(0, || producer.pop_head(), |r| DequeOp::PopHead(*r));
+        for c in consumers {
+            c.join().unwrap();
+        }
+        let mut drained = Vec::new();
+        while let Some(v) = producer.pop_head() {
+            drained.push(v);
+        }
+        rec.check(None, &drained);
+        assert!(
+            producer.allocated_segments() <= 1,
+            "a drained chain shrinks to its head segment"
+        );
+    });
+}
+
+/// Checks a pool run: nothing got twice or fabricated, and (after the pool
+/// is drained and dropped on this thread) every item dropped exactly once.
+fn finish_pool(pool: Arc<Pool<Tracked>>, ledger: &Arc<Ledger>, got: Vec<u64>, created: u64) {
+    let mut pool = Arc::try_unwrap(pool).expect("threads joined");
+    let mut all = got;
+    for slot in 0..4 {
+        while let Some(item) = pool.as_slot(slot).try_get() {
+            all.push(item.id());
+        }
+    }
+    let mut sorted = all.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        all.len(),
+        "an item was returned twice: {all:?}"
+    );
+    assert!(
+        sorted.iter().all(|&id| id < created),
+        "fabricated item: {all:?}"
+    );
+    drop(pool);
+    ledger.assert_each_dropped_once(0..created);
+}
+
+/// Two owners put and get (one overflows into its shared chain, the other
+/// steals it) while a third thread runs `cleanup`: the Dekker handshake on
+/// `pin` / `claim`, the chain swap and the grace period.
+#[test]
+fn pool_put_get_steal_with_cleanup() {
+    model("pool_put_get_steal_with_cleanup", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                pool.put(ledger.item(0));
+                pool.put(ledger.item(1));
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+            })
+        };
+        let thief = {
+            let (pool, got) = (pool.clone(), got.clone());
+            thread::spawn(move || {
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+            })
+        };
+        pool.cleanup();
+        owner.join().unwrap();
+        thief.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 2);
+    });
+}
+
+/// An owner's private item races a cleanup: either the cleanup rotates it
+/// (owner idle) or the owner keeps it (owner active), never both. A second
+/// cleanup then drops what the first moved to the victim.
+#[test]
+fn pool_private_vs_cleanup() {
+    model("pool_private_vs_cleanup", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                pool.put(ledger.item(0));
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                pool.put(ledger.item(1));
+            })
+        };
+        pool.cleanup();
+        pool.cleanup();
+        owner.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 2);
+    });
+}

@@ -1,0 +1,171 @@
+//! Real-thread stress tests for Miri (weak-memory emulation, many seeds) and
+//! ThreadSanitizer. They exercise exactly the protocols the model checkers
+//! cannot see through: segment reclamation (a freed segment is plain heap
+//! memory, invisible to loom) and the grace period of retired victim chains.
+#![cfg(not(any(loom, shuttle)))]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use victim_pool::chain::PoolChain;
+use victim_pool::dequeue::PoolDequeue;
+use victim_pool::Pool;
+use victim_pool_verification::ledger::{Ledger, Tracked};
+
+fn rounds(normal: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        normal
+    }
+}
+
+/// Consumers unlink drained segments while the producer grows the chain
+/// and, finding it empty, reclaims: every value is seen exactly once.
+#[test]
+fn chain_reclaim_under_contention() {
+    for _ in 0..rounds(200, 4) {
+        let (mut producer, stealer) = PoolChain::<u64>::new();
+        let done = Arc::new(AtomicBool::new(false));
+        let consumers: Vec<_> = (0..2)
+            .map(|_| {
+                let (stealer, done) = (stealer.clone(), done.clone());
+                thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    while !done.load(Ordering::Acquire) {
+                        seen.extend(stealer.pop_tail());
+                    }
+                    seen.extend(stealer.pop_tail());
+                    seen
+                })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        let n = rounds(200, 40) as u64;
+        for v in 0..n {
+            producer.push_head(v);
+            if v % 7 == 0 {
+                seen.extend(producer.pop_head());
+            }
+            if v % 13 == 0 {
+                while let Some(x) = producer.pop_head() {
+                    seen.push(x);
+                }
+            }
+        }
+        done.store(true, Ordering::Release);
+        for c in consumers {
+            seen.extend(c.join().unwrap());
+        }
+        while let Some(x) = producer.pop_head() {
+            seen.push(x);
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>(), "each value exactly once");
+    }
+}
+
+/// Go's test: one producer, consumers at the tail, indices crossing 2^32.
+#[test]
+fn dequeue_wraparound_under_contention() {
+    let (mut producer, stealer) = PoolDequeue::<u64>::with_start_index(4, u32::MAX - 50);
+    let n = rounds(20_000, 200) as u64;
+    let done = Arc::new(AtomicBool::new(false));
+    let consumers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stealer, done) = (stealer.clone(), done.clone());
+            thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !done.load(Ordering::Acquire) {
+                    seen.extend(stealer.pop_tail());
+                }
+                seen.extend(stealer.pop_tail());
+                seen
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for v in 0..n {
+        let mut v = v;
+        loop {
+            match producer.push_head(v) {
+                Ok(()) => break,
+                Err(back) => {
+                    v = back;
+                    thread::yield_now();
+                }
+            }
+        }
+        if v % 5 == 0 {
+            seen.extend(producer.pop_head());
+        }
+    }
+    done.store(true, Ordering::Release);
+    for c in consumers {
+        seen.extend(c.join().unwrap());
+    }
+    while let Some(x) = stealer.pop_tail() {
+        seen.push(x);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+}
+
+/// Owners put and get, thieves steal, one thread runs cleanups: nothing
+/// is got twice, and every item is dropped exactly once.
+#[test]
+fn pool_with_concurrent_cleanup() {
+    let ledger = Ledger::new();
+    let pool = Arc::new(Pool::<Tracked>::builder().build());
+    let per_thread = rounds(5_000, 60) as u64;
+    let workers: Vec<_> = (0..3u64)
+        .map(|t| {
+            let (pool, ledger) = (pool.clone(), ledger.clone());
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                for i in 0..per_thread {
+                    pool.put(ledger.item(t * per_thread + i));
+                    if i % 3 != 0 {
+                        pool.put(ledger.item(10_000_000 + t * per_thread + i));
+                    }
+                    if let Some(item) = pool.try_get() {
+                        got.push(item.id());
+                    }
+                }
+                got
+            })
+        })
+        .collect();
+    let cleaner = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            for _ in 0..rounds(500, 10) {
+                pool.cleanup();
+                thread::yield_now();
+            }
+        })
+    };
+    let mut got: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    cleaner.join().unwrap();
+    let mut pool = Arc::try_unwrap(pool).expect("joined");
+    for slot in 0..8 {
+        while let Some(item) = pool.as_slot(slot).try_get() {
+            got.push(item.id());
+        }
+    }
+    let n = got.len();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), n, "an item was got twice");
+    drop(pool);
+    let ids = (0..3 * per_thread).chain((0..3u64).flat_map(|t| {
+        (0..per_thread)
+            .filter(|i| i % 3 != 0)
+            .map(move |i| 10_000_000 + t * per_thread + i)
+    }));
+    ledger.assert_each_dropped_once(ids);
+}
