@@ -14,7 +14,8 @@ mod sync;
 mod thread_id;
 
 pub use pool::{
-    cleanup_all, release_thread_slot, LocalHandle, Pool, PoolBuilder, PoolGuard, MAX_SIMULATED_SLOT,
+    cleanup_all, release_thread_slot, LocalHandle, Pool, PoolBuilder, PoolGuard, Released,
+    MAX_SIMULATED_SLOT,
 };
 pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]

@@ -376,6 +376,7 @@ impl<T> PoolShared<T> {
     }
 
     /// Steps 2–4 of Get, inside the caller's pin.
+    #[inline(never)]
     fn get_slow(&self, pin: &Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
         // 2. Own shared, at the head (most recently put).
         // Acquire: we installed it ourselves, but a previous owner of this
@@ -470,7 +471,7 @@ impl<T> PoolShared<T> {
         let pin = local.enter();
         let generation = self.generation.load(Ordering::Relaxed);
         let mut value = Some(value);
-        let (dropped, mut held) = pin
+        let (dropped, held) = pin
             .with_owned(|owned| {
                 let dropped = owned.rotate_to(generation);
                 if owned.private.is_none() && self.hooks.max_per_thread != Some(0) {
@@ -479,12 +480,17 @@ impl<T> PoolShared<T> {
                 (dropped, usize::from(owned.private.is_some()))
             })
             .unwrap_or_default();
-        let Some(value) = value else {
-            // Kept in the private slot.
-            drop(pin);
-            drop(dropped);
-            return;
-        };
+        if let Some(value) = value {
+            self.put_shared(&pin, value, held);
+        }
+        drop(pin);
+        drop(dropped);
+    }
+
+    /// Put's overflow path: the slot's shared chain (or a drop at the bound).
+    #[inline(never)]
+    fn put_shared(&self, pin: &Pinned<'_, T>, value: T, mut held: usize) {
+        let local = pin.local;
         let mut shared = local.shared.load(Ordering::Acquire);
         if let Some(bound) = self.hooks.max_per_thread {
             if !shared.is_null() {
@@ -493,8 +499,6 @@ impl<T> PoolShared<T> {
             }
             if held >= bound {
                 local.stats.record(Event::BoundDrop);
-                drop(pin);
-                drop(dropped);
                 drop(value);
                 return;
             }
@@ -524,12 +528,10 @@ impl<T> PoolShared<T> {
         // SAFETY: pinned (the chain outlives the op) and we own the slot,
         // so we are the chain's single producer.
         unsafe { (*shared).push_head(value) };
-        drop(pin);
-        drop(dropped);
     }
 
     /// Go's poolCleanup for this pool: primary → victim, old victim dropped.
-    fn cleanup(&self) {
+    fn cleanup(&self) -> Released<T> {
         let mut retired = lock(&self.retired);
         let generation = self.generation.load(Ordering::Relaxed).wrapping_add(1);
         let claimed = self.locals();
@@ -602,9 +604,11 @@ impl<T> PoolShared<T> {
         self.cleanups.fetch_add(1, Ordering::Relaxed);
         self.cleanup_drops
             .fetch_add(released as u64, Ordering::Relaxed);
-        // Items are dropped outside the lock: `T::drop` may use the pool.
-        drop(ready);
-        drop(dropped);
+        // Handed to the caller, outside the lock: `T::drop` may use the pool.
+        Released {
+            batches: ready,
+            items: dropped,
+        }
     }
 
     fn stats(&self) -> PoolStats {
@@ -662,6 +666,44 @@ impl<T> Drop for PoolShared<T> {
     }
 }
 
+/// What one cleanup released: the old victim generation, no longer
+/// reachable from the pool. Dropping it drops those items; it is `Send`, so
+/// the caller may drop it on another thread and keep the cleanup's pause on
+/// the calling thread down to unlinking (the analog of Go, whose GC frees
+/// the objects after the stop-the-world, during the concurrent sweep).
+#[must_use = "dropping `Released` drops the released items; use `Pool::cleanup` to drop them at once"]
+pub struct Released<T> {
+    batches: Vec<Retired<T>>,
+    items: Vec<T>,
+}
+
+impl<T> Released<T> {
+    /// Number of items released.
+    pub fn len(&self) -> usize {
+        let chained: usize = self
+            .batches
+            .iter()
+            .flat_map(|batch| &batch.chains)
+            // SAFETY: only batches whose grace period is over are released.
+            .map(|chain| unsafe { chain.len() })
+            .sum();
+        chained + self.items.len()
+    }
+
+    /// True when nothing was released.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> fmt::Debug for Released<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Released")
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
 /// Type-erased handle for [`cleanup_all`].
 trait Sweep: Send + Sync {
     fn cleanup(&self);
@@ -669,7 +711,7 @@ trait Sweep: Send + Sync {
 
 impl<T: Send> Sweep for PoolShared<T> {
     fn cleanup(&self) {
-        PoolShared::cleanup(self);
+        drop(PoolShared::cleanup(self));
     }
 }
 
@@ -820,7 +862,25 @@ impl<T> Pool<T> {
     /// moment keep their private item until that thread's next operation or
     /// the next cleanup that finds it idle.
     pub fn cleanup(&self) {
-        self.shared.cleanup();
+        drop(self.shared.cleanup());
+    }
+
+    /// Like [`cleanup`](Self::cleanup), but hands back what the cycle
+    /// released instead of dropping it: the caller decides where and when
+    /// those items are dropped (for example on a background thread), so
+    /// the pause on the calling thread is only the unlinking.
+    ///
+    /// ```
+    /// use victim_pool::Pool;
+    /// let pool = Pool::new(|| vec![0u8; 1024]);
+    /// pool.put(pool.get());
+    /// pool.cleanup(); // now in the victim
+    /// let released = pool.cleanup_detached(); // the victim is released
+    /// assert_eq!(released.len(), 1);
+    /// std::thread::spawn(move || drop(released)).join().unwrap();
+    /// ```
+    pub fn cleanup_detached(&self) -> Released<T> {
+        self.shared.cleanup()
     }
 
     /// A handle bound to the calling thread's slot: skips the thread-local

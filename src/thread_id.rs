@@ -111,16 +111,22 @@ pub(crate) fn release_current() {
 
 /// Runs `f` with this thread's id, leasing one on first use. During
 /// thread-local teardown `f` runs under a temporary lease instead.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_current<R>(f: impl FnOnce(usize) -> R) -> R {
     let id = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
     if id != NO_ID {
         return f(id);
     }
-    match current_lease() {
-        Lease::Registered(lease) => f(lease.id),
-        Lease::Temporary(lease) => f(lease.id),
-    }
+    with_new_lease(f)
+}
+
+/// The slow path of [`with_current`]: leases an id (kept in the thread's
+/// lease, or temporary during teardown) for the duration of `f`.
+#[cold]
+#[inline(never)]
+fn with_new_lease<R>(f: impl FnOnce(usize) -> R) -> R {
+    let lease = current_lease();
+    f(lease.id())
 }
 
 /// A lease on an id for this thread.
@@ -129,6 +135,15 @@ pub(crate) enum Lease {
     Registered(Rc<IdLease>),
     /// A one-off lease, taken when thread-locals are already torn down.
     Temporary(IdLease),
+}
+
+impl Lease {
+    pub(crate) fn id(&self) -> usize {
+        match self {
+            Lease::Registered(lease) => lease.id,
+            Lease::Temporary(lease) => lease.id,
+        }
+    }
 }
 
 /// This thread's lease (leasing an id first if it has none).

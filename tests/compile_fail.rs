@@ -1,0 +1,9 @@
+//! Misuse that must not compile: the roles and lifetimes are in the types.
+
+#![cfg(not(any(miri, feature = "chaos")))]
+
+#[test]
+fn misuse_does_not_compile() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/compile_fail/*.rs");
+}

@@ -1,0 +1,5 @@
+fn assert_sync<T: Sync>() {}
+
+fn main() {
+    assert_sync::<victim_pool::chain::Producer<u8>>();
+}
