@@ -35,13 +35,24 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// One cleanup-pause configuration's results, as a JSON object.
-fn cleanup_pause<T: Send + 'static>(item: &str, make: fn() -> T, workers: usize) -> String {
+///
+/// `detached`: use `Pool::cleanup_detached` and drop what it released on a
+/// separate dropper thread (Go frees in its concurrent sweep, not in the
+/// STW), so the pause is the unlinking alone.
+fn cleanup_pause<T: Send + 'static>(
+    item: &str,
+    make: fn() -> T,
+    workers: usize,
+    detached: bool,
+) -> String {
     let rounds = if quick() { 12 } else { 50 };
     let pool: Pool<T> = Pool::new(make);
     let cleaning = AtomicBool::new(false);
     let stop = AtomicBool::new(false);
     let mut pauses = Vec::with_capacity(rounds);
+    let (to_dropper, dropper_rx) = std::sync::mpsc::channel::<victim_pool::Released<T>>();
     let (during, outside) = std::thread::scope(|s| {
+        s.spawn(move || dropper_rx.into_iter().for_each(drop));
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 let (pool, cleaning, stop) = (&pool, &cleaning, &stop);
@@ -75,8 +86,15 @@ fn cleanup_pause<T: Send + 'static>(item: &str, make: fn() -> T, workers: usize)
             }
             cleaning.store(true, Ordering::SeqCst);
             let t0 = Instant::now();
-            pool.cleanup();
-            let dt = t0.elapsed().as_nanos() as u64;
+            let dt = if detached {
+                let released = pool.cleanup_detached();
+                let dt = t0.elapsed().as_nanos() as u64;
+                to_dropper.send(released).expect("dropper thread alive");
+                dt
+            } else {
+                pool.cleanup();
+                t0.elapsed().as_nanos() as u64
+            };
             cleaning.store(false, Ordering::SeqCst);
             // Round 0 has no victim to drop yet: warm-up, not recorded.
             if round > 0 {
@@ -85,6 +103,7 @@ fn cleanup_pause<T: Send + 'static>(item: &str, make: fn() -> T, workers: usize)
             std::thread::sleep(Duration::from_millis(2));
         }
         stop.store(true, Ordering::Relaxed);
+        drop(to_dropper);
         let mut during = Vec::new();
         let mut outside = Vec::new();
         for h in handles {
@@ -103,6 +122,11 @@ fn cleanup_pause<T: Send + 'static>(item: &str, make: fn() -> T, workers: usize)
     outside.sort_unstable();
     let mean = pauses.iter().sum::<u64>() / pauses.len().max(1) as u64;
     let mut o = String::new();
+    let item = if detached {
+        format!("{item} (detached)")
+    } else {
+        item.to_string()
+    };
     write!(
         o,
         "{{\"item\":\"{item}\",\"workers\":{workers},\"rounds\":{},\"pause_mean_ns\":{mean},\
@@ -225,13 +249,21 @@ fn main() {
     std::fs::create_dir_all(&dir).expect("create report dir");
     let mut cleanup = Vec::new();
     for workers in [0, 1, 3] {
-        cleanup.push(cleanup_pause("u64", || 42u64, workers));
-        cleanup.push(cleanup_pause("box_u64", || Box::new(42u64), workers));
-        cleanup.push(cleanup_pause(
-            "vec1k",
-            || Vec::<u8>::with_capacity(1024),
-            workers,
-        ));
+        for detached in [false, true] {
+            cleanup.push(cleanup_pause("u64", || 42u64, workers, detached));
+            cleanup.push(cleanup_pause(
+                "box_u64",
+                || Box::new(42u64),
+                workers,
+                detached,
+            ));
+            cleanup.push(cleanup_pause(
+                "vec1k",
+                || Vec::<u8>::with_capacity(1024),
+                workers,
+                detached,
+            ));
+        }
     }
     let mut expensive = Vec::new();
     // Go's GC runs about every 3 iterations of this shape (its GCs/op is
