@@ -653,16 +653,24 @@ impl<T> PoolShared<T> {
 
 impl<T> Drop for PoolShared<T> {
     fn drop(&mut self) {
-        for (bucket, slots) in self.buckets.iter().enumerate() {
-            let slots = slots.load(Ordering::Relaxed);
-            if !slots.is_null() {
+        let buckets: Vec<Box<[CachePadded<Local<T>>]>> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .filter_map(|(bucket, slots)| {
+                let slots = slots.load(Ordering::Relaxed);
                 // SAFETY:
                 // - installed by `allocate_bucket` from a boxed slice of
-                //   `2^bucket` slots, freed only here, once;
+                //   `2^bucket` slots, taken back only here, once;
                 // - `&mut self`: no operation is in progress.
-                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(slots, 1 << bucket)) });
-            }
-        }
+                (!slots.is_null()).then(|| unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(slots, 1 << bucket))
+                })
+            })
+            .collect();
+        // Taken back first, dropped after: if a `T::drop` panics, the `Vec`
+        // still drops the other buckets.
+        drop(buckets);
     }
 }
 

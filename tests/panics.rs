@@ -140,3 +140,29 @@ fn new_and_reset_may_call_back_into_the_same_pool() {
     pool.put(vec![1, 2, 3]);
     assert!(pool.get().is_empty(), "reset cleared it");
 }
+
+/// Deterministic variant: the panicking item sits in the first bucket and
+/// the others in later buckets, private and shared, primary and victim.
+#[test]
+fn a_panicking_drop_in_the_first_slot_still_drops_every_other_slot() {
+    let ledger = DropLedger::new(16);
+    let armed = Arc::new(AtomicBool::new(true));
+    let mut pool: Pool<PanicsOnDrop> = Pool::builder().build();
+    let mut id = 0;
+    for round in 0..2 {
+        for slot in [0, 1, 3, 7] {
+            for _ in 0..2 {
+                pool.as_slot(slot).put(PanicsOnDrop {
+                    item: ledger.item(id),
+                    armed: armed.clone(),
+                });
+                id += 1;
+            }
+        }
+        if round == 0 {
+            pool.cleanup(); // the first round moves to the victim
+        }
+    }
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(pool))).is_err());
+    ledger.assert_each_dropped_once();
+}
