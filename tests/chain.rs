@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{scaled, DropLedger};
+use common::DropLedger;
 use victim_pool::chain::PoolChain;
 
 #[test]
@@ -91,50 +90,34 @@ fn dropping_the_chain_drops_what_is_left() {
 }
 
 /// Go's TestPoolChain shape: every value seen exactly once while consumers
-/// race the producer across segment growth and unlinking.
+/// race the producer across segment growth and unlinking; the drained chain
+/// then shrinks to its head segment.
 #[test]
 fn one_producer_nine_consumers_each_value_once() {
-    let consumers = if cfg!(miri) { 2 } else { 9 };
-    let values = scaled(100_000);
-    let ledger = DropLedger::new(values);
-    let (mut producer, stealer) = PoolChain::<common::Counted>::new();
-    let done = AtomicBool::new(false);
-    let seen = std::sync::Mutex::new(vec![0u8; values]);
-    thread::scope(|s| {
-        for _ in 0..consumers {
-            let stealer = stealer.clone();
-            let (done, seen) = (&done, &seen);
-            s.spawn(move || loop {
-                let finished = done.load(Ordering::Acquire);
-                match stealer.pop_tail() {
-                    Some(item) => seen.lock().unwrap()[item.id] += 1,
-                    None if finished => return,
-                    None => thread::yield_now(),
-                }
-            });
-        }
-        for id in 0..values {
-            if id % 10 == 0 {
-                if let Some(item) = producer.pop_head() {
-                    seen.lock().unwrap()[item.id] += 1;
-                }
-            }
-            producer.push_head(ledger.item(id));
-        }
-        done.store(true, Ordering::Release);
-    });
-    while let Some(item) = producer.pop_head() {
-        seen.lock().unwrap()[item.id] += 1;
-    }
-    let seen = seen.into_inner().unwrap();
-    assert!(
-        seen.iter().all(|&n| n == 1),
-        "some value seen 0 or 2+ times"
+    /// The producer, recording how many segments are left whenever it
+    /// finds the chain empty.
+    struct Inspect<'a>(
+        victim_pool::chain::Producer<common::Counted>,
+        &'a std::sync::Mutex<Option<usize>>,
     );
-    ledger.assert_each_dropped_once();
+    impl common::SpmcProducer for Inspect<'_> {
+        fn push(&mut self, item: common::Counted) {
+            self.0.push_head(item);
+        }
+        fn pop_head(&mut self) -> Option<common::Counted> {
+            let item = self.0.pop_head();
+            if item.is_none() {
+                *self.1.lock().unwrap() = Some(self.0.allocated_segments());
+            }
+            item
+        }
+    }
+    let (producer, stealer) = PoolChain::new();
+    let inspect = std::sync::Mutex::new(None);
+    common::each_value_seen_once(Inspect(producer, &inspect), stealer, |s| s.pop_tail());
     assert_eq!(
-        producer.allocated_segments(),
-        1,
+        *inspect.lock().unwrap(),
+        Some(1),
         "drained chain shrinks to its head"
     );
 }

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{scaled, DropLedger};
+use common::DropLedger;
 use victim_pool::dequeue::{PoolDequeue, MAX_CAPACITY};
 
 #[test]
@@ -86,56 +85,26 @@ fn dropping_the_dequeue_drops_what_is_left() {
     ledger.assert_each_dropped_once();
 }
 
-/// Go's TestPoolDequeue shape: one producer pushes (and sometimes pops its
-/// head), N consumers pop the tail; every value is seen exactly once.
+impl common::SpmcProducer for victim_pool::dequeue::Producer<common::Counted> {
+    fn push(&mut self, mut item: common::Counted) {
+        // Full (or a consumer still releasing the slot): let the consumers
+        // run and retry with the same item.
+        while let Err(refused) = self.push_head(item) {
+            item = refused;
+            thread::yield_now();
+        }
+    }
+
+    fn pop_head(&mut self) -> Option<common::Counted> {
+        victim_pool::dequeue::Producer::pop_head(self)
+    }
+}
+
+/// Go's TestPoolDequeue shape, starting 500 below 2^32 so the run wraps.
 #[test]
 fn one_producer_nine_consumers_each_value_once() {
-    let consumers = if cfg!(miri) { 2 } else { 9 };
-    let values = scaled(100_000);
-    let ledger = DropLedger::new(values);
-    let (mut producer, stealer) =
-        PoolDequeue::<common::Counted>::with_start_index(16, u32::MAX - 500);
-    let done = AtomicBool::new(false);
-    let seen = std::sync::Mutex::new(vec![0u8; values]);
-    thread::scope(|s| {
-        for _ in 0..consumers {
-            let stealer = stealer.clone();
-            let (done, seen) = (&done, &seen);
-            s.spawn(move || loop {
-                let finished = done.load(Ordering::Acquire);
-                match stealer.pop_tail() {
-                    Some(item) => seen.lock().unwrap()[item.id] += 1,
-                    None if finished => return,
-                    None => thread::yield_now(),
-                }
-            });
-        }
-        for id in 0..values {
-            // Every 10th value the producer takes one back from the head.
-            if id % 10 == 0 {
-                if let Some(item) = producer.pop_head() {
-                    seen.lock().unwrap()[item.id] += 1;
-                }
-            }
-            let mut item = ledger.item(id);
-            // Full (or a consumer still releasing the slot): wait for the
-            // consumers and retry with the same item.
-            while let Err(refused) = producer.push_head(item) {
-                item = refused;
-                thread::yield_now();
-            }
-        }
-        done.store(true, Ordering::Release);
-    });
-    while let Some(item) = producer.pop_head() {
-        seen.lock().unwrap()[item.id] += 1;
-    }
-    let seen = seen.into_inner().unwrap();
-    assert!(
-        seen.iter().all(|&n| n == 1),
-        "some value seen 0 or 2+ times"
-    );
-    ledger.assert_each_dropped_once();
+    let (producer, stealer) = PoolDequeue::with_start_index(16, u32::MAX - 500);
+    common::each_value_seen_once(producer, stealer, |s| s.pop_tail());
 }
 
 #[test]

@@ -382,10 +382,17 @@ fn cleanup_detached_hands_back_the_old_victim() {
     let ledger = DropLedger::new(50);
     let pool: Pool<Counted> = Pool::builder().build();
     (0..50).for_each(|id| pool.put(ledger.item(id)));
-    assert!(pool.cleanup_detached().is_empty(), "nothing in the victim yet");
+    assert!(
+        pool.cleanup_detached().is_empty(),
+        "nothing in the victim yet"
+    );
     let released = pool.cleanup_detached();
     assert_eq!(released.len(), 50);
-    assert_eq!(ledger.total_drops(), 0, "not dropped until the caller says so");
+    assert_eq!(
+        ledger.total_drops(),
+        0,
+        "not dropped until the caller says so"
+    );
     assert!(pool.try_get().is_none(), "but no longer reachable");
     thread::spawn(move || drop(released)).join().unwrap();
     ledger.assert_each_dropped_once();

@@ -73,3 +73,59 @@ impl std::fmt::Debug for Counted {
         write!(f, "Counted({})", self.id)
     }
 }
+
+/// The single producer of an SPMC structure under test.
+pub trait SpmcProducer {
+    /// Pushes `item`, waiting (yielding) while the structure is full.
+    fn push(&mut self, item: Counted);
+    /// Pops the newest item.
+    fn pop_head(&mut self) -> Option<Counted>;
+}
+
+/// Go's TestPoolDequeue / TestPoolChain shape: one producer pushes `values`
+/// items (taking one back from the head every 10th push) while `consumers`
+/// threads pop the tail; every item must be seen exactly once and dropped
+/// exactly once.
+pub fn each_value_seen_once<P, S>(mut producer: P, stealer: S, pop_tail: fn(&S) -> Option<Counted>)
+where
+    P: SpmcProducer,
+    S: Clone + Send,
+{
+    let consumers = if cfg!(miri) { 2 } else { 9 };
+    let values = scaled(100_000);
+    let ledger = DropLedger::new(values);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::sync::Mutex::new(vec![0u8; values]);
+    std::thread::scope(|s| {
+        for _ in 0..consumers {
+            let stealer = stealer.clone();
+            let (done, seen) = (&done, &seen);
+            s.spawn(move || loop {
+                let finished = done.load(Ordering::Acquire);
+                match pop_tail(&stealer) {
+                    Some(item) => seen.lock().unwrap()[item.id] += 1,
+                    None if finished => return,
+                    None => std::thread::yield_now(),
+                }
+            });
+        }
+        for id in 0..values {
+            if id % 10 == 0 {
+                if let Some(item) = producer.pop_head() {
+                    seen.lock().unwrap()[item.id] += 1;
+                }
+            }
+            producer.push(ledger.item(id));
+        }
+        done.store(true, Ordering::Release);
+    });
+    while let Some(item) = producer.pop_head() {
+        seen.lock().unwrap()[item.id] += 1;
+    }
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "some value seen 0 or 2+ times"
+    );
+    ledger.assert_each_dropped_once();
+}
