@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::thread;
-
 use common::DropLedger;
 use victim_pool::chain::PoolChain;
 
