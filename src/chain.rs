@@ -318,6 +318,26 @@ impl<T> PoolChain<T> {
         len
     }
 
+    /// True when [`len`](Self::len) is zero; stops at the first value.
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn is_empty(&self) -> bool {
+        // SAFETY: producer-only cell; we are the producer.
+        let mut segment = self.head.with(|head| unsafe { *head });
+        while !segment.is_null() {
+            // SAFETY: live for the producer, as in `pop_head`.
+            unsafe {
+                if (*segment).ring.len() != 0 {
+                    return false;
+                }
+                segment = (*segment).prev.load(Ordering::Relaxed);
+            }
+        }
+        true
+    }
+
     /// Segments still allocated (linked or awaiting reclamation).
     ///
     /// # Safety
@@ -394,7 +414,8 @@ impl<T> Producer<T> {
 
     /// True when [`len`](Self::len) is zero.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        // SAFETY: single producer, as in `len`.
+        unsafe { self.chain.is_empty() }
     }
 
     /// Segments still allocated, including unlinked ones not yet freed;

@@ -7,6 +7,7 @@ pub mod chain;
 mod chaos;
 pub mod dequeue;
 mod pool;
+mod slot_marks;
 mod stats;
 #[cfg(not(any(loom, shuttle)))]
 mod sweeper;

@@ -15,6 +15,7 @@ use std::sync::{Arc as LifetimeArc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::chain::PoolChain;
+use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::{Event, PoolStats, SlotStats};
 use crate::sync::{
     global, heavy_fence, init_fences, light_fence, lock, AtomicBool, AtomicPtr, AtomicU64,
@@ -24,10 +25,6 @@ use crate::thread_id::{self, IdLease, Lease};
 
 /// Set in `Local::pin` while the owner is inside an operation.
 const ACTIVE: usize = 1;
-
-/// Number of slot buckets: bucket `b` holds `2^b` slots, so ids up to
-/// `usize::MAX - 1` fit without a hard thread limit.
-const BUCKETS: usize = usize::BITS as usize;
 
 /// Largest slot index [`Pool::as_slot`] accepts.
 pub const MAX_SIMULATED_SLOT: usize = 1 << 16;
@@ -186,14 +183,6 @@ impl<T> Drop for Pinned<'_, T> {
     }
 }
 
-/// Where to find slot `id`: `(bucket, index in bucket)`.
-#[inline]
-fn bucket_of(id: usize) -> (usize, usize) {
-    let n = id + 1;
-    let bucket = n.ilog2() as usize;
-    (bucket, n - (1 << bucket))
-}
-
 /// Old victim chains unlinked by one cleanup, freed once every operation
 /// that could have loaded them has ended.
 struct Retired<T> {
@@ -253,6 +242,8 @@ struct PoolShared<T> {
     /// One past the highest allocated slot. Raised (Release, `fetch_max`)
     /// after a bucket is installed; read (Acquire) by scans.
     slot_count: AtomicUsize,
+    /// Which slots' chains may hold items (DESIGN.md §5, "The slot index").
+    marks: SlotMarks,
     /// Number of cleanups so far. Written only by `cleanup` (under
     /// `retired`'s lock); read by owners to catch up their `owned`.
     generation: AtomicU64,
@@ -278,6 +269,7 @@ impl<T> PoolShared<T> {
         Self {
             buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             slot_count: AtomicUsize::new(0),
+            marks: SlotMarks::new(),
             generation: AtomicU64::new(0),
             retired: Mutex::new(Vec::new()),
             cleanups: AtomicU64::new(0),
@@ -314,6 +306,8 @@ impl<T> PoolShared<T> {
     #[cold]
     fn allocate_bucket(&self, id: usize) -> &Local<T> {
         let (bucket, index) = bucket_of(id);
+        // The index first: whoever sees the bucket finds its marks too.
+        self.marks.ensure(bucket);
         let generation = self.generation.load(Ordering::Relaxed);
         let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
             .map(|_| CachePadded::new(Local::new(generation)))
@@ -341,11 +335,14 @@ impl<T> PoolShared<T> {
         unsafe { &*slots.add(index) }
     }
 
-    /// Slots to scan, in Go's order: `first`, `first + 1`, … wrapping.
-    fn scan_from(&self, first: usize) -> impl Iterator<Item = &Local<T>> {
+    /// The slots whose `mark` chain may hold items, in Go's order: `first`,
+    /// `first + 1`, … wrapping.
+    fn marked_slots(&self, mark: Mark, first: usize) -> impl Iterator<Item = (usize, &Local<T>)> {
         // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
         let count = self.slot_count.load(Ordering::Acquire);
-        (0..count).filter_map(move |i| self.existing_local((first + i) % count.max(1)))
+        self.marks
+            .marked_from(mark, first, count)
+            .filter_map(move |id| Some((id, self.existing_local(id)?)))
     }
 
     /// Go's Get without New, as slot `id`.
@@ -388,12 +385,20 @@ impl<T> PoolShared<T> {
             //   chains are freed only after every pinned op has ended);
             // - we own slot `id`, so we are its only producer.
             if let Some(value) = unsafe { (*shared).pop_head() } {
+                // That may have been the last one: keep the index exact for
+                // a Get that follows ours.
+                // SAFETY: as above (we are the producer).
+                if unsafe { (*shared).is_empty() } {
+                    self.marks.clear(Mark::Shared, id);
+                }
                 return (Some(value), Event::SharedHit);
             }
         }
+        // Our chain is empty (only we push to it): unmark it for thieves.
+        self.marks.clear(Mark::Shared, id);
         // 3. Other threads' shared, at the tail, starting after our slot.
-        for other in self.scan_from(id + 1) {
-            if ptr::eq(other, pin.local) {
+        for (other_id, other) in self.marked_slots(Mark::Shared, id + 1) {
+            if other_id == id {
                 continue;
             }
             #[cfg(not(victim_pool_mutant = "steal_from_head"))]
@@ -424,8 +429,8 @@ impl<T> PoolShared<T> {
             return (Some(value), Event::VictimHit);
         }
         match self
-            .scan_from(id)
-            .find_map(|local| Self::pop_tail_of(&local.victim))
+            .marked_slots(Mark::Victim, id)
+            .find_map(|(_, local)| Self::pop_tail_of(&local.victim))
         {
             Some(value) => (Some(value), Event::VictimHit),
             None => (None, Event::Miss),
@@ -460,7 +465,7 @@ impl<T> PoolShared<T> {
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.
     #[inline]
-    fn put_in(&self, local: &Local<T>, value: T) {
+    fn put_in(&self, local: &Local<T>, id: usize, value: T) {
         local.stats.record(Event::Put);
         #[cfg(feature = "chaos")]
         if crate::chaos::one_in_four() {
@@ -481,7 +486,7 @@ impl<T> PoolShared<T> {
             })
             .unwrap_or_default();
         if let Some(value) = value {
-            self.put_shared(&pin, value, held);
+            self.put_shared(&pin, id, value, held);
         }
         drop(pin);
         drop(dropped);
@@ -489,7 +494,7 @@ impl<T> PoolShared<T> {
 
     /// Put's overflow path: the slot's shared chain (or a drop at the bound).
     #[inline(never)]
-    fn put_shared(&self, pin: &Pinned<'_, T>, value: T, mut held: usize) {
+    fn put_shared(&self, pin: &Pinned<'_, T>, id: usize, value: T, mut held: usize) {
         let local = pin.local;
         let mut shared = local.shared.load(Ordering::Acquire);
         if let Some(bound) = self.hooks.max_per_thread {
@@ -528,6 +533,8 @@ impl<T> PoolShared<T> {
         // SAFETY: pinned (the chain outlives the op) and we own the slot,
         // so we are the chain's single producer.
         unsafe { (*shared).push_head(value) };
+        // After the push, so a thief that sees the mark sees the item.
+        self.marks.set(Mark::Shared, id);
     }
 
     /// Go's poolCleanup for this pool: primary → victim, old victim dropped.
@@ -540,11 +547,22 @@ impl<T> PoolShared<T> {
             local.claim.store(true, Ordering::Relaxed);
         }
         let mut unlinked = Vec::new();
-        for local in claimed.iter().flatten() {
+        for (id, local) in claimed.iter().enumerate() {
+            let Some(local) = local else {
+                continue;
+            };
+            // Unmark before the swap: an owner that then installs a fresh
+            // chain (after the swap) marks it again after this clear.
+            self.marks.clear(Mark::Shared, id);
             // AcqRel: Acquire pairs with the owner's Release install; Release
             // pairs with the Acquire loads of Gets reaching the victim.
             let primary = local.shared.swap(ptr::null_mut(), Ordering::AcqRel);
             let old_victim = local.victim.swap(primary, Ordering::AcqRel);
+            if primary.is_null() {
+                self.marks.clear(Mark::Victim, id);
+            } else {
+                self.marks.set(Mark::Victim, id);
+            }
             if !old_victim.is_null() {
                 unlinked.push(RetiredChain(old_victim));
             }
@@ -839,7 +857,7 @@ impl<T> Pool<T> {
     #[inline]
     pub fn put(&self, value: T) {
         let value = self.reset(value);
-        thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), value));
+        thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), id, value));
     }
 
     /// Like [`get`](Self::get), wrapped in a guard that puts the object back
@@ -1073,7 +1091,7 @@ impl<T> LocalHandle<'_, T> {
     #[inline]
     pub fn put(&self, value: T) {
         let value = self.pool.reset(value);
-        self.pool.shared.put_in(self.local, value);
+        self.pool.shared.put_in(self.local, self.id, value);
     }
 
     /// The slot this handle acts as.

@@ -14,9 +14,20 @@ use std::thread;
 use common::DropLedger;
 use victim_pool::{cleanup_all, Pool};
 
-fn serial() -> MutexGuard<'static, ()> {
+/// Runs the tests one at a time. On drop it first returns the test
+/// thread's own slot id (if it leased one), so the next test sees the same
+/// free ids whatever order the harness threads exit in.
+struct Serial(#[allow(dead_code)] MutexGuard<'static, ()>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        victim_pool::release_thread_slot();
+    }
+}
+
+fn serial() -> Serial {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    Serial(LOCK.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn slot_of_new_thread() -> usize {
