@@ -213,10 +213,14 @@ mod membarrier {
         if !available() {
             return false;
         }
-        // A registered process cannot get EINVAL/EPERM for this command; if
-        // it ever did, the light fences would be unfenced, so stop here.
+        // A registered process gets no error here, with one exception: a
+        // child of `fork` may start with the registration cleared (it is
+        // per address space), so register again and retry once. If that
+        // still fails the light fences would be unfenced: stop here.
+        let fenced = membarrier(CMD_PRIVATE_EXPEDITED)
+            || (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) && membarrier(CMD_PRIVATE_EXPEDITED));
         assert!(
-            membarrier(CMD_PRIVATE_EXPEDITED),
+            fenced,
             "membarrier(PRIVATE_EXPEDITED) failed after a successful registration"
         );
         true
