@@ -741,10 +741,47 @@ impl<T: Send> Sweep for PoolShared<T> {
     }
 }
 
+/// Every live pool (Go's `allPools`), as weak handles.
+struct Registry {
+    pools: Vec<Weak<dyn Sweep>>,
+    /// Dropped pools are pruned when `pools` reaches this length, which is
+    /// then reset to twice the live count: a program that creates and
+    /// drops pools without ever cleaning keeps the registry within twice
+    /// its live size, at amortised O(1) per pool.
+    prune_at: usize,
+}
+
+impl Registry {
+    const MIN_PRUNE: usize = 16;
+
+    const fn new() -> Self {
+        Self {
+            pools: Vec::new(),
+            prune_at: Self::MIN_PRUNE,
+        }
+    }
+
+    fn prune(&mut self) {
+        self.pools.retain(|pool| pool.strong_count() > 0);
+        self.prune_at = (2 * self.pools.len()).max(Self::MIN_PRUNE);
+    }
+
+    fn register(&mut self, pool: Weak<dyn Sweep>) {
+        if self.pools.len() >= self.prune_at {
+            self.prune();
+        }
+        self.pools.push(pool);
+    }
+
+    fn live(&mut self) -> Vec<LifetimeArc<dyn Sweep>> {
+        self.prune();
+        self.pools.iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
 global! {
-    /// Every pool created so far (Go's `allPools`); dead entries are pruned
-    /// by `cleanup_all`.
-    static ALL_POOLS: Mutex<Vec<Weak<dyn Sweep>>> = Mutex::new(Vec::new());
+    /// The process-wide registry of pools, for `cleanup_all`.
+    static ALL_POOLS: Mutex<Registry> = Mutex::new(Registry::new());
 }
 
 /// Returns the calling thread's slot id to the process-wide allocator now,
@@ -764,11 +801,7 @@ pub fn release_thread_slot() {
 /// pool's primary generation becomes its victim and the old victim is
 /// dropped.
 pub fn cleanup_all() {
-    let pools: Vec<LifetimeArc<dyn Sweep>> = {
-        let mut all = lock(&ALL_POOLS);
-        all.retain(|pool| pool.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    };
+    let pools = lock(&ALL_POOLS).live();
     // Cleaned outside the registry lock: dropped items may create or drop
     // pools.
     for pool in pools {
@@ -822,7 +855,7 @@ impl<T: Send + 'static> Pool<T> {
     fn from_hooks(hooks: Hooks<T>) -> Self {
         let shared = LifetimeArc::new(PoolShared::new(hooks));
         let sweep: LifetimeArc<dyn Sweep> = shared.clone();
-        lock(&ALL_POOLS).push(LifetimeArc::downgrade(&sweep));
+        lock(&ALL_POOLS).register(LifetimeArc::downgrade(&sweep));
         Self { shared }
     }
 }
@@ -1105,5 +1138,24 @@ impl<T> fmt::Debug for LocalHandle<'_, T> {
         f.debug_struct("LocalHandle")
             .field("slot", &self.id)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_forgets_dropped_pools_without_any_cleanup() {
+        let kept: Vec<Pool<u8>> = (0..40).map(|_| Pool::builder().build()).collect();
+        for _ in 0..10_000 {
+            drop(Pool::<u8>::builder().build());
+        }
+        let registered = lock(&ALL_POOLS).pools.len();
+        assert!(
+            registered <= 2 * kept.len() + Registry::MIN_PRUNE,
+            "{registered} entries for {} live pools",
+            kept.len()
+        );
     }
 }
