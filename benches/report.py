@@ -173,7 +173,8 @@ def targets(shapes, pause, memory, stw, lines):
     for c in pause.get("cleanup", []):
         if c["workers"] != 0:
             continue
-        go = stw.get((c["item"], 2)) or stw.get((c["item"], 1))
+        base = c["item"].removesuffix(" (detached)")
+        go = stw.get((base, 2)) or stw.get((base, 1))
         if go:
             ok = c["pause_p50_ns"] <= go["p50-ns/STW"]
             row(
@@ -219,7 +220,7 @@ def pause_tables(pause, stw, go_exp, lines):
     lines.append("| item | other thr | pause p50 | pause p95 | Get+Put p99 during / otherwise | max during / otherwise | Go STW p50 / p95 (GOMAXPROCS 2) |")
     lines.append("|---|---|---|---|---|---|---|")
     for c in pause.get("cleanup", []):
-        go = stw.get((c["item"], 2))
+        go = stw.get((c["item"].removesuffix(" (detached)"), 2))
         gos = f"{fmt_ns(go['p50-ns/STW'])} / {fmt_ns(go['p95-ns/STW'])}" if go else "–"
         lat = (
             f"{fmt_ns(c['during_p99_ns'])} / {fmt_ns(c['outside_p99_ns'])}" if c["workers"] else "–"
