@@ -1,0 +1,322 @@
+//! `poolcheck fuzz`: in-process differential fuzzing, and the replayable
+//! failure files it writes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use victim_pool_verification::rng::Rng;
+
+use crate::conc::{self, ConcHistory, ConcOutcome};
+use crate::history::{self, History, Op};
+
+/// The format tag of failure files.
+pub const FORMAT: &str = "poolcheck-failure/1";
+
+/// Which harness a failure came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A sequential history (deterministic).
+    Sequential,
+    /// A concurrent history on real threads.
+    Concurrent,
+}
+
+/// A saved failure: everything `poolcheck replay` needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failure {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// The harness.
+    pub kind: Kind,
+    /// The seed the history was generated from.
+    pub seed: u64,
+    /// The mutant the binary was built as (`VICTIM_POOL_MUTANT`), if any.
+    pub mutant: Option<String>,
+    /// The first violation, in words.
+    pub message: String,
+    /// The (shrunk) sequential history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+    /// The concurrent history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrent: Option<ConcHistory>,
+    /// What the concurrent run observed when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ConcOutcome>,
+}
+
+/// The mutant this binary was compiled as.
+pub fn built_mutant() -> Option<String> {
+    option_env!("VICTIM_POOL_MUTANT")
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+}
+
+/// Options of `poolcheck fuzz`.
+#[derive(Clone, Debug)]
+pub struct FuzzOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// How long to fuzz.
+    pub budget: Duration,
+    /// Base seed.
+    pub seed: u64,
+    /// Where failures go.
+    pub dir: PathBuf,
+    /// Stop at the first failure.
+    pub stop_on_failure: bool,
+    /// Show a live spinner.
+    pub progress: bool,
+}
+
+/// Totals of a fuzz run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FuzzStats {
+    /// Sequential histories run.
+    pub sequential: u64,
+    /// Concurrent histories run.
+    pub concurrent: u64,
+    /// Steps of sequential histories.
+    pub steps: u64,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// Failure files written.
+    pub failures: Vec<PathBuf>,
+}
+
+/// A sequential history from `seed`: random bytes through the same decoder
+/// as the cargo-fuzz target.
+pub fn sequential_from_seed(seed: u64) -> History {
+    let mut rng = Rng::new(seed);
+    let len = 1 + rng.below(160) as usize;
+    let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+    History::from_bytes(&bytes)
+}
+
+/// Removes steps and lowers counts while the history still diverges.
+pub fn shrink(mut h: History) -> History {
+    let fails = |h: &History| history::run(h, false).divergence.is_some();
+    let mut progress = true;
+    let mut rounds = 0;
+    while progress && rounds < 20 {
+        progress = false;
+        rounds += 1;
+        // Nothing after the divergence matters.
+        if let Some((Some(i), _)) = history::run(&h, false).divergence {
+            h.steps.truncate(i + 1);
+        }
+        let mut chunk = (h.steps.len() / 2).max(1);
+        loop {
+            let mut i = 0;
+            while i < h.steps.len() {
+                let mut c = h.clone();
+                let end = (i + chunk).min(c.steps.len());
+                c.steps.drain(i..end);
+                if fails(&c) {
+                    h = c;
+                    progress = true;
+                } else {
+                    i += chunk;
+                }
+            }
+            if chunk == 1 {
+                break;
+            }
+            chunk /= 2;
+        }
+        for i in 0..h.steps.len() {
+            let lower = match h.steps[i].op {
+                Op::PutMany(n) if n > 1 => Some(Op::PutMany(n / 2)),
+                Op::GetMany(n) if n > 1 => Some(Op::GetMany(n / 2)),
+                _ => None,
+            };
+            if let Some(op) = lower {
+                let mut c = h.clone();
+                c.steps[i].op = op;
+                if fails(&c) {
+                    h = c;
+                    progress = true;
+                }
+            }
+        }
+    }
+    h
+}
+
+/// Writes `failure` under `dir`; returns the path.
+pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let kind = match failure.kind {
+        Kind::Sequential => "seq",
+        Kind::Concurrent => "conc",
+    };
+    let path = dir.join(format!("{kind}-{:016x}.json", failure.seed));
+    let text = serde_json::to_string_pretty(failure).map_err(|e| e.to_string())?;
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Runs one history of either kind from `seed`: the number of sequential
+/// steps run, and the failure, if any.
+pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
+    let mutant = built_mutant();
+    if concurrent {
+        let h = ConcHistory::generate(&mut Rng::new(seed));
+        let outcome = conc::run(&h);
+        let failure = outcome.violation.clone().map(|message| Failure {
+            format: FORMAT.to_string(),
+            kind: Kind::Concurrent,
+            seed,
+            mutant,
+            message,
+            history: None,
+            concurrent: Some(h),
+            observed: Some(outcome),
+        });
+        (0, failure)
+    } else {
+        let h = sequential_from_seed(seed);
+        let steps = h.steps.len() as u64;
+        let failure = history::run(&h, false).divergence.map(|_| {
+            let h = shrink(h);
+            let message = history::run(&h, false)
+                .divergence
+                .map(|(_, m)| m)
+                .unwrap_or_else(|| "divergence (did not reproduce after shrinking)".into());
+            Failure {
+                format: FORMAT.to_string(),
+                kind: Kind::Sequential,
+                seed,
+                mutant,
+                message,
+                history: Some(h),
+                concurrent: None,
+                observed: None,
+            }
+        });
+        (steps, failure)
+    }
+}
+
+/// Held (shared) by a worker while it runs a history; taken exclusively to
+/// prune the global pool registries of both implementations with
+/// `cleanup_all` at a moment when no pool is alive (dead entries are only
+/// pruned there; without it, memory grows with every history).
+static GATE: RwLock<()> = RwLock::new(());
+
+/// Prunes both implementations' registries of dropped pools.
+fn prune_registries() {
+    let _all = GATE.write().unwrap_or_else(PoisonError::into_inner);
+    victim_pool::cleanup_all();
+    victim_pool_reference::cleanup_all();
+}
+
+struct Counters {
+    seq: AtomicU64,
+    conc: AtomicU64,
+    steps: AtomicU64,
+    stop: AtomicBool,
+    failures: Mutex<Vec<PathBuf>>,
+    errors: Mutex<Vec<String>>,
+}
+
+fn worker(opts: &FuzzOptions, w: usize, deadline: Instant, c: &Counters) {
+    let mut i: u64 = 0;
+    while Instant::now() < deadline && !c.stop.load(Ordering::Relaxed) {
+        // One seed names one history whatever the thread count.
+        let seed = opts
+            .seed
+            .wrapping_add(i.wrapping_mul(opts.threads as u64) + w as u64);
+        i += 1;
+        let concurrent = seed % 4 == 3;
+        let (n, failure) = {
+            let _running = GATE.read().unwrap_or_else(PoisonError::into_inner);
+            one(seed, concurrent)
+        };
+        c.steps.fetch_add(n, Ordering::Relaxed);
+        if concurrent {
+            c.conc.fetch_add(1, Ordering::Relaxed);
+        } else {
+            c.seq.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(f) = failure {
+            match save(&opts.dir, &f) {
+                Ok(p) => c.failures.lock().unwrap_or_else(|e| e.into_inner()).push(p),
+                Err(e) => c.errors.lock().unwrap_or_else(|e| e.into_inner()).push(e),
+            }
+            if opts.stop_on_failure {
+                c.stop.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// `poolcheck fuzz`.
+pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzStats, String> {
+    crate::quiet_panics();
+    let c = Counters {
+        seq: AtomicU64::new(0),
+        conc: AtomicU64::new(0),
+        steps: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        failures: Mutex::new(Vec::new()),
+        errors: Mutex::new(Vec::new()),
+    };
+    let start = Instant::now();
+    let deadline = start + opts.budget;
+    let bar = if opts.progress {
+        let bar = ProgressBar::new_spinner();
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")
+                .map_err(|e| e.to_string())?,
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..opts.threads)
+            .map(|w| {
+                let c = &c;
+                s.spawn(move || worker(opts, w, deadline, c))
+            })
+            .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(200));
+            prune_registries();
+            let t = start.elapsed().as_secs_f64().max(1e-9);
+            let (a, b) = (
+                c.seq.load(Ordering::Relaxed),
+                c.conc.load(Ordering::Relaxed),
+            );
+            let nf = c.failures.lock().map(|f| f.len()).unwrap_or(0);
+            bar.set_message(format!(
+                "sequential {a} ({:.0}/s, {:.0} steps/s)  concurrent {b} ({:.0}/s)  failures {nf}",
+                a as f64 / t,
+                c.steps.load(Ordering::Relaxed) as f64 / t,
+                b as f64 / t
+            ));
+            bar.tick();
+        }
+    });
+    bar.finish_and_clear();
+    if let Some(e) = c.errors.into_inner().unwrap_or_default().into_iter().next() {
+        return Err(e);
+    }
+    let mut failures = c.failures.into_inner().unwrap_or_default();
+    failures.sort();
+    failures.dedup();
+    Ok(FuzzStats {
+        sequential: c.seq.into_inner(),
+        concurrent: c.conc.into_inner(),
+        steps: c.steps.into_inner(),
+        seconds: start.elapsed().as_secs_f64(),
+        failures,
+    })
+}

@@ -1,0 +1,271 @@
+//! The `poolcheck` CLI, run as a subprocess: bad input gets a one-line
+//! error and exit code 2 (never a panic trace); fuzz and replay work end to
+//! end on the real core.
+#![cfg(not(any(loom, shuttle)))]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn poolcheck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_poolcheck"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run poolcheck")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("poolcheck-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Exit code 2, exactly one stderr line `poolcheck: error: …` containing
+/// `needle`, and no panic output.
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let out = poolcheck(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{args:?}: status {:?}, stderr {stderr}",
+        out.status
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{args:?}: expected one stderr line, got {stderr:?}"
+    );
+    assert!(
+        lines[0].starts_with("poolcheck: error: "),
+        "{args:?}: {stderr:?}"
+    );
+    assert!(
+        lines[0].contains(needle),
+        "{args:?}: {stderr:?} lacks {needle:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_replay_file() {
+    assert_bad_input(
+        &["replay", "/nonexistent/poolcheck/failure.json"],
+        "cannot read replay file",
+    );
+}
+
+#[test]
+fn corrupt_replay_files() {
+    let dir = scratch("corrupt");
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, b"\x00\x01 not json {").unwrap();
+    assert_bad_input(
+        &["replay", garbage.to_str().unwrap()],
+        "is not a poolcheck failure file",
+    );
+
+    let other = dir.join("other.json");
+    std::fs::write(&other, r#"{"hello": "world"}"#).unwrap();
+    assert_bad_input(
+        &["replay", other.to_str().unwrap()],
+        "is not a poolcheck failure file",
+    );
+
+    let wrong_format = dir.join("format.json");
+    std::fs::write(
+        &wrong_format,
+        r#"{"format":"poolcheck-failure/999","kind":"sequential","seed":1,"mutant":null,"message":"x","history":{"config":{"max_per_thread":null,"new_fn":false},"steps":[]}}"#,
+    )
+    .unwrap();
+    assert_bad_input(
+        &["replay", wrong_format.to_str().unwrap()],
+        "unsupported format",
+    );
+
+    let no_history = dir.join("nohistory.json");
+    std::fs::write(
+        &no_history,
+        r#"{"format":"poolcheck-failure/1","kind":"sequential","seed":1,"mutant":null,"message":"x"}"#,
+    )
+    .unwrap();
+    assert_bad_input(
+        &["replay", no_history.to_str().unwrap()],
+        "without a \"history\"",
+    );
+
+    let truncated = dir.join("truncated.json");
+    std::fs::write(&truncated, r#"{"format":"poolcheck-failure/1","kind":"seq"#).unwrap();
+    assert_bad_input(
+        &["replay", truncated.to_str().unwrap()],
+        "is not a poolcheck failure file",
+    );
+}
+
+#[test]
+fn unknown_mutant() {
+    assert_bad_input(
+        &["mutants", "--only", "no_such_mutant"],
+        "unknown mutant \"no_such_mutant\"",
+    );
+}
+
+#[test]
+fn zero_and_invalid_budgets() {
+    assert_bad_input(
+        &["run", "--budget", "0"],
+        "budget must be greater than zero",
+    );
+    assert_bad_input(
+        &["fuzz", "--budget", "0s"],
+        "budget must be greater than zero",
+    );
+    assert_bad_input(
+        &["mutants", "--budget", "0m"],
+        "budget must be greater than zero",
+    );
+    assert_bad_input(&["fuzz", "--budget", "ten minutes"], "invalid duration");
+    assert_bad_input(&["fuzz", "--budget"], "--budget needs a value");
+}
+
+#[test]
+fn unknown_tier_subcommand_and_flags() {
+    assert_bad_input(&["run", "--tier", "medium"], "unknown tier \"medium\"");
+    assert_bad_input(&["frobnicate"], "unknown subcommand");
+    assert_bad_input(&[], "missing subcommand");
+    assert_bad_input(
+        &["fuzz", "--threads", "0"],
+        "--threads must be a positive integer",
+    );
+    assert_bad_input(
+        &["fuzz", "--seed", "-1"],
+        "--seed must be an unsigned integer",
+    );
+    assert_bad_input(&["fuzz", "--seed", "--threads"], "--seed needs a value");
+    assert_bad_input(
+        &["fuzz", "--seed", "x"],
+        "--seed must be an unsigned integer",
+    );
+    assert_bad_input(&["replay"], "missing FILE");
+}
+
+#[test]
+fn fuzz_real_core_finds_nothing() {
+    let dir = scratch("fuzz");
+    let out = poolcheck(&[
+        "fuzz",
+        "--budget",
+        "2s",
+        "--threads",
+        "1",
+        "--seed",
+        "7",
+        "--no-progress",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout {stdout} stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("no failures"), "{stdout}");
+    // It ran a meaningful number of histories of both kinds.
+    let count = |label: &str| -> u64 {
+        let before = stdout.split(label).next().unwrap_or("");
+        before
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(count(" sequential histories") > 100, "{stdout}");
+    assert!(count(" concurrent histories") > 10, "{stdout}");
+}
+
+#[test]
+fn replay_renders_terminal_and_html() {
+    let dir = scratch("replay");
+    let file = dir.join("seq.json");
+    // slot 0 puts two items, slot 1 steals one, a cleanup, slot 2 takes
+    // from the victim: every step agrees on the real core.
+    std::fs::write(
+        &file,
+        r#"{"format":"poolcheck-failure/1","kind":"sequential","seed":42,"mutant":null,
+            "message":"hand-written","history":{"config":{"max_per_thread":null,"new_fn":false},
+            "steps":[{"slot":0,"op":"put"},{"slot":0,"op":"put"},{"slot":1,"op":"get"},
+                     {"slot":0,"op":"cleanup"},{"slot":2,"op":"get"},{"slot":2,"op":"get"}]}}"#,
+    )
+    .unwrap();
+    let html = dir.join("page.html");
+    let out = poolcheck(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Put 0 goes to slot 0's private, Put 1 to its shared chain: slot 1's
+    // Get steals item 1.
+    assert!(stdout.contains("slot 1 Get"), "{stdout}");
+    assert!(stdout.contains("lock-free: got [1]"), "{stdout}");
+    assert!(stdout.contains("(steal)"), "{stdout}");
+    // After the cleanup, slot 2 finds nothing in primary: item 0 is the
+    // victim private of slot 0, unreachable for slot 2.
+    assert!(stdout.contains("priv 0 shared []"), "{stdout}");
+    assert!(stdout.contains("did NOT reproduce"), "{stdout}");
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.contains("\"seed\":42"), "data embedded");
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no external resources"
+    );
+    assert!(!page.contains("/*DATA*/null"), "placeholder replaced");
+}
+
+#[test]
+fn run_kills_stages_that_overrun_the_budget() {
+    let dir = scratch("budget");
+    let json = dir.join("report.json");
+    let start = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_poolcheck"))
+        .args([
+            "run",
+            "--budget",
+            "1s",
+            "--no-progress",
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("POOLCHECK_TARGET_DIR", dir.join("target"))
+        .output()
+        .expect("run poolcheck");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        start.elapsed().as_secs() < 60,
+        "the budget was not enforced"
+    );
+    assert!(stdout.contains("TIMED OUT"), "{stdout}");
+    let report = std::fs::read_to_string(&json).expect("JSON report written");
+    assert!(report.contains("\"ok\": false"), "{report}");
+    assert!(report.contains("\"status\": \"timed_out\""), "{report}");
+    assert!(
+        !report.contains("\"status\": \"passed\""),
+        "nothing can pass in 1s: {report}"
+    );
+}
