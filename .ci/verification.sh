@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Verification tiers for victim-pool (see verification/README.md).
-#   .ci/verification.sh          quick tier (CI): loom bound 2, shuttle 10 s
-#                                per scheduler per test, mutant table, TSan, Miri
-#   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s, Miri
-#                                over 64 seeds (or VERIFY_TIER=deep)
+#   .ci/verification.sh          quick tier (CI, ~8 min on 2 cores from cold):
+#                                loom bound 2, shuttle 4 s per scheduler per
+#                                test (>100,000 schedules in total), mutant
+#                                table, TSan (stress at 1/10 size), Miri
+#                                (3 small stress tests x 4 seeds + the pool
+#                                stress test x 1 seed)
+#   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s,
+#                                TSan full size, Miri every stress test over
+#                                64 seeds (or VERIFY_TIER=deep)
+# A failure prints what replays it: the loom model (deterministic at the
+# same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
+# seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tier="${1:-${VERIFY_TIER:-quick}}"
+small_stress="victim_chain_grace_period chain_reclaim_under_contention dequeue_wraparound_under_contention"
 case $tier in
-  quick) loom_bound=2; shuttle_secs=10; miri_seeds=0..4 ;;
-  deep)  loom_bound=3; shuttle_secs=120; miri_seeds=0..64 ;;
+  quick) loom_bound=2; shuttle_secs=4; tsan_quick=1
+         miri_small=0..4; miri_pool=0..1 ;;
+  deep)  loom_bound=3; shuttle_secs=120; tsan_quick=
+         miri_small=0..64; miri_pool=0..64 ;;
   *) echo "unknown tier $tier (quick|deep)" >&2; exit 2 ;;
 esac
 base="${VERIFY_TARGET_DIR:-target/verification}"
@@ -21,21 +32,31 @@ CARGO_TARGET_DIR=$base/std cargo test -p victim-pool-verification --release
 section "loom (LOOM_MAX_PREEMPTIONS=$loom_bound)"
 LOOM_MAX_PREEMPTIONS=$loom_bound CARGO_TARGET_DIR=$base/loom RUSTFLAGS="--cfg loom" \
   cargo test -p victim-pool-verification --release --test loom -- --test-threads=1 --nocapture 2>&1 \
-  | grep -E "loom model|test result|panicked|FAILED" ; test "${PIPESTATUS[0]}" -eq 0
+  | grep -E "loom model|test result|panicked|FAILED|Causality|assert" ; test "${PIPESTATUS[0]}" -eq 0
 
 section "shuttle (random + PCT, ${shuttle_secs}s each)"
+mkdir -p "$base"
+shuttle_rc=0
 SHUTTLE_SECS=$shuttle_secs CARGO_TARGET_DIR=$base/shuttle RUSTFLAGS="--cfg shuttle" \
-  cargo test -p victim-pool-verification --release --test shuttle -- --test-threads=1 --nocapture
+  cargo test -p victim-pool-verification --release --test shuttle -- --test-threads=1 --nocapture 2>&1 \
+  | tee "$base/shuttle.log" | grep -Ev "^\s+[0-9]+: |^\s+at " || shuttle_rc=1
+awk '/^shuttle .* schedules/ { n += $3 } END { printf "shuttle schedules in total: %d\n", n }' "$base/shuttle.log"
+test "$shuttle_rc" -eq 0
 
 section "mutant catalogue"
 verification/mutants.sh
 
-section "ThreadSanitizer (stress tests)"
-RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=$base/tsan \
+section "ThreadSanitizer (stress tests${tsan_quick:+, 1/10 size})"
+VERIFY_QUICK=$tsan_quick RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=$base/tsan \
   cargo +nightly test -Zbuild-std --target x86_64-unknown-linux-gnu -p victim-pool-verification --release --test stress
 
-section "Miri (weak memory, seeds $miri_seeds)"
-MIRIFLAGS="-Zmiri-many-seeds=$miri_seeds" CARGO_TARGET_DIR=$base/miri \
-  cargo +nightly miri test -p victim-pool-verification --test stress
+section "Miri (weak memory): small stress tests, seeds $miri_small"
+# shellcheck disable=SC2086
+MIRIFLAGS="-Zmiri-many-seeds=$miri_small" CARGO_TARGET_DIR=$base/miri \
+  cargo +nightly miri test -p victim-pool-verification --test stress -- --exact $small_stress
+
+section "Miri (weak memory): pool with concurrent cleanup, seeds $miri_pool"
+MIRIFLAGS="-Zmiri-many-seeds=$miri_pool" CARGO_TARGET_DIR=$base/miri \
+  cargo +nightly miri test -p victim-pool-verification --test stress -- --exact pool_with_concurrent_cleanup
 
 section "done"

@@ -35,7 +35,8 @@ struct Owned<T> {
     private: Option<T>,
     /// The victim generation's `private`.
     victim_private: Option<T>,
-    /// The pool generation the two fields above belong to.
+    /// How many of the cleanups that claimed this slot the two fields
+    /// above have caught up with (compared with `Local::cleanups`).
     generation: u64,
 }
 
@@ -70,6 +71,13 @@ struct Local<T> {
     /// touch `owned`, cleared (Release) when done. Read by the owner after
     /// its light fence (Acquire): if set, the owner leaves `owned` alone.
     claim: AtomicBool,
+    /// Cleanups that claimed this slot. Written only by `cleanup` (under its
+    /// lock, after swapping the slot's chains, Release); read by the owner
+    /// (Acquire) to catch `owned` up. A slot first
+    /// used during a cleanup is not claimed by it and is untouched by it:
+    /// its chains stay primary and its private fields are not rotated, as if
+    /// it had been created after that cleanup.
+    cleanups: AtomicU64,
     /// Owned by the slot's owner inside an operation that saw `claim` clear,
     /// and by `cleanup` while it sees the owner idle (DESIGN.md, "Private
     /// slots").
@@ -88,14 +96,15 @@ struct Local<T> {
 }
 
 impl<T> Local<T> {
-    fn new(generation: u64) -> Self {
+    fn new() -> Self {
         Self {
             pin: AtomicUsize::new(0),
             claim: AtomicBool::new(false),
+            cleanups: AtomicU64::new(0),
             owned: UnsafeCell::new(Owned {
                 private: None,
                 victim_private: None,
-                generation,
+                generation: 0,
             }),
             shared: AtomicPtr::new(ptr::null_mut()),
             victim: AtomicPtr::new(ptr::null_mut()),
@@ -109,7 +118,13 @@ impl<T> Local<T> {
     fn enter(&self) -> Pinned<'_, T> {
         // Only the owner writes `pin`, so this load sees our last store.
         let idle = self.pin.load(Ordering::Relaxed);
-        self.pin.store(idle | ACTIVE, Ordering::Relaxed);
+        // Release (a plain store on x86): a cleanup that reads this value
+        // (Acquire, in its grace-period check) sees the previous operation
+        // as over, so that operation's reads of a retired chain must
+        // happen-before the free. Since C++20 a later Relaxed store no longer
+        // continues the previous exit's release sequence, so this store has
+        // to release by itself (Miri caught the race).
+        self.pin.store(idle | ACTIVE, Ordering::Release);
         // Pairs with `heavy_fence` in `cleanup`: either cleanup sees us
         // active, or we see its claim (Dekker).
         light_fence();
@@ -244,9 +259,6 @@ struct PoolShared<T> {
     slot_count: AtomicUsize,
     /// Which slots' chains may hold items (DESIGN.md §5, "The slot index").
     marks: SlotMarks,
-    /// Number of cleanups so far. Written only by `cleanup` (under
-    /// `retired`'s lock); read by owners to catch up their `owned`.
-    generation: AtomicU64,
     /// Cleanup's own state; the mutex also serialises cleanups.
     retired: Mutex<Vec<Retired<T>>>,
     /// Cleanups run and items they dropped (statistics; `fetch_add` by
@@ -270,7 +282,6 @@ impl<T> PoolShared<T> {
             buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             slot_count: AtomicUsize::new(0),
             marks: SlotMarks::new(),
-            generation: AtomicU64::new(0),
             retired: Mutex::new(Vec::new()),
             cleanups: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
@@ -308,9 +319,14 @@ impl<T> PoolShared<T> {
         let (bucket, index) = bucket_of(id);
         // The index first: whoever sees the bucket finds its marks too.
         self.marks.ensure(bucket);
-        let generation = self.generation.load(Ordering::Relaxed);
+        // Raise `slot_count` before the bucket can be seen: every thread that
+        // uses one of its slots (whether it installs the bucket or finds it
+        // installed) then happens-after the raise, so scans and cleanup
+        // cover every slot in use.
+        self.slot_count
+            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
         let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
-            .map(|_| CachePadded::new(Local::new(generation)))
+            .map(|_| CachePadded::new(Local::new()))
             .collect();
         let fresh = Box::into_raw(fresh) as *mut CachePadded<Local<T>>;
         // Release pairs with the Acquire load in `existing_local`.
@@ -327,10 +343,6 @@ impl<T> PoolShared<T> {
                 installed
             }
         };
-        // Winner and losers alike, before anyone uses a slot of the bucket:
-        // every slot in use is then covered by `slot_count`, so scans see it.
-        self.slot_count
-            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
         // SAFETY: as in `existing_local`.
         unsafe { &*slots.add(index) }
     }
@@ -354,7 +366,9 @@ impl<T> PoolShared<T> {
             return None;
         }
         let pin = local.enter();
-        let generation = self.generation.load(Ordering::Relaxed);
+        // Acquire pairs with cleanup's Release store: if we catch up with
+        // that cleanup, we also see the chain swap it made before.
+        let generation = local.cleanups.load(Ordering::Acquire);
         // 1. Own private (after catching up with missed cleanups).
         let (private, dropped) = pin
             .with_owned(|owned| {
@@ -474,7 +488,9 @@ impl<T> PoolShared<T> {
             return;
         }
         let pin = local.enter();
-        let generation = self.generation.load(Ordering::Relaxed);
+        // Acquire pairs with cleanup's Release store: if we catch up with
+        // that cleanup, we also see the chain swap it made before.
+        let generation = local.cleanups.load(Ordering::Acquire);
         let mut value = Some(value);
         let (dropped, held) = pin
             .with_owned(|owned| {
@@ -540,7 +556,6 @@ impl<T> PoolShared<T> {
     /// Go's poolCleanup for this pool: primary → victim, old victim dropped.
     fn cleanup(&self) -> Released<T> {
         let mut retired = lock(&self.retired);
-        let generation = self.generation.load(Ordering::Relaxed).wrapping_add(1);
         let claimed = self.locals();
         for local in claimed.iter().flatten() {
             // Relaxed: ordered before our reads of `pin` by the heavy fence.
@@ -567,9 +582,17 @@ impl<T> PoolShared<T> {
                 unlinked.push(RetiredChain(old_victim));
             }
         }
-        // Relaxed: owners only compare it; what cleanup did to their slot is
-        // published through `claim`.
-        self.generation.store(generation, Ordering::Relaxed);
+        for local in claimed.iter().flatten() {
+            // After the swaps, Release: an owner that sees the new count (and
+            // so catches its private fields up) also sees its chains swapped,
+            // so one operation never puts the private rotation and the chain
+            // swap on different sides of this cleanup. Only cleanup (holding
+            // the lock) writes it.
+            let cleanups = local.cleanups.load(Ordering::Relaxed);
+            local
+                .cleanups
+                .store(cleanups.wrapping_add(1), Ordering::Release);
+        }
         // Pairs with every owner's light fence: an owner we see idle below
         // will see our claim and our swaps in its next operation. A slot
         // whose bucket we do not see after this fence belongs to a thread
@@ -596,6 +619,7 @@ impl<T> PoolShared<T> {
                             //   below: `owned` is ours alone meanwhile;
                             // - its last exit happened-before (Acquire above).
                             let owned = unsafe { &mut *owned };
+                            let generation = local.cleanups.load(Ordering::Relaxed);
                             dropped.extend(owned.rotate_to(generation).into_iter().flatten());
                         });
                     }
@@ -991,10 +1015,7 @@ impl<T> fmt::Debug for Pool<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("slots", &self.shared.slot_count.load(Ordering::Relaxed))
-            .field(
-                "generation",
-                &self.shared.generation.load(Ordering::Relaxed),
-            )
+            .field("cleanups", &self.shared.cleanups.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }

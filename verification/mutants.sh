@@ -8,13 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export SHUTTLE_SECS="${SHUTTLE_SECS:-20}"
-T=/work/target-verif-mutants
-[ -d /work ] || T="${CARGO_TARGET_DIR:-target}/mutants"
+T="${MUTANTS_TARGET_DIR:-${VERIFY_TARGET_DIR:-target/verification}/mutants}"
 
 loom()    { CARGO_TARGET_DIR=$T/loom    RUSTFLAGS="--cfg loom"    cargo test -q -p victim-pool-verification --release --test loom    -- --exact "$1"; }
 shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTFLAGS="--cfg shuttle" cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$1"; }
 diffr()   { CARGO_TARGET_DIR=$T/std cargo test -q -p victim-pool-verification --release --test differential; }
-miri()    { CARGO_TARGET_DIR=$T/miri MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..16 -Zmiri-preemption-rate=0.1}" \
+miri()    { CARGO_TARGET_DIR=$T/miri MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..32 -Zmiri-preemption-rate=0.1}" \
               cargo +nightly miri test -q -p victim-pool-verification --test stress -- --exact "$1"; }
 
 # name | tool | test
@@ -29,7 +28,7 @@ chain_next_after_pop|loom|chain_refill_then_grow
 free_unlinked_immediately|miri|chain_reclaim_under_contention
 get_skips_victim|differential|-
 steal_from_head|differential|-
-cleanup_frees_victim_early|miri|pool_with_concurrent_cleanup
+cleanup_frees_victim_early|miri|victim_chain_grace_period
 "
 
 want=" $* "
@@ -59,9 +58,10 @@ while IFS='|' read -r name tool test; do
     loom) replay="deterministic: rerun; LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS" ;;
     shuttle) replay="SHUTTLE_REPLAY=$(grep -A3 'failing schedule' "$log" | sed -n '3,4p' | tr -d '\n' | cut -c1-40)..." ;;
     differential) replay=$(grep -o 'VERIFY_SEED=[0-9]*' "$log" | head -1) ;;
-    miri) replay=$(grep -o 'seed [0-9]*\|-Zmiri-seed=[0-9]*' "$log" | head -1) ;;
+    miri) seed=$(grep -o 'FAILING SEED: [0-9]*' "$log" | head -1 | grep -o '[0-9]*$')
+          replay="MIRIFLAGS='-Zmiri-seed=${seed:-?} -Zmiri-preemption-rate=0.1'" ;;
   esac
-  what=$(grep -m1 -o "Causality violation\|not linearizable\|Undefined Behavior[^:]*: [a-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
+  what=$(grep -m1 -o "Causality violation\|not linearizable\|Undefined Behavior: [A-Za-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
   printf '%-28s | %-12s | %7.1fs | %s [%s]\n' "$name" "$verdict" "$secs" "$replay" "$what"
   cp "$log" "/tmp/mutant-$name.log" 2>/dev/null
   rm -f "$log"

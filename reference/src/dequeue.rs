@@ -28,11 +28,16 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 /// specification (each operation takes effect at one instant during the
 /// call), except:
 ///
-/// 1. **`push_head` may report full early.** A consumer that has won the
-///    oldest item but not yet finished moving it out still occupies its
-///    slot; a push that needs that slot returns `Err` although the deque
-///    already counts one item fewer than `capacity`. It succeeds again once
-///    that consumer returns.
+/// 1. **`push_head` may report full early.** A consumer that has won an
+///    item but not yet finished moving it out still occupies that item's
+///    slot. A push that needs such a slot returns `Err` although the deque
+///    counts fewer than `capacity` items — possibly several fewer: every
+///    consumer that won an item and has not yet returned from `pop_tail`
+///    may still hold its slot, and after `pop_head`s the slot the next push
+///    needs can be the one of any of them, not only the oldest. So a push
+///    may report full whenever the deque holds `capacity` items *or* some
+///    consumer that took an item has not yet returned; it succeeds again
+///    once the consumer holding the slot it needs returns.
 #[derive(Debug)]
 pub struct PoolDequeue<T> {
     _items: PhantomData<T>,

@@ -251,6 +251,15 @@ fn chain_reclaim() {
 
 /// Checks a pool run: nothing got twice or fabricated, and (after the pool
 /// is drained and dropped on this thread) every item dropped exactly once.
+///
+/// Harness rule for every pool model: only spawned threads use the pool's
+/// thread-bound API (`put`, `try_get`, `get`, `local`), and each calls
+/// [`victim_pool::release_thread_slot`] as its last statement. Loom runs a
+/// spawned thread's thread-local destructors after the model's globals
+/// (`lazy_static`s) are gone when the main thread finishes first, and
+/// `IdLease::drop` would then lock the dropped id allocator (a loom panic,
+/// "index out of bounds" in `rt/object.rs`). The main thread only calls
+/// `cleanup` and `as_slot`, which lease nothing.
 fn finish_pool(pool: Arc<Pool<Tracked>>, ledger: &Arc<Ledger>, got: Vec<u64>, created: u64) {
     let mut pool = Arc::try_unwrap(pool).expect("threads joined");
     let mut all = got;
@@ -292,6 +301,7 @@ fn pool_put_get_steal_with_cleanup() {
                 if let Some(item) = pool.try_get() {
                     got.lock().unwrap().push(item.id());
                 }
+                victim_pool::release_thread_slot();
             })
         };
         let thief = {
@@ -300,6 +310,7 @@ fn pool_put_get_steal_with_cleanup() {
                 if let Some(item) = pool.try_get() {
                     got.lock().unwrap().push(item.id());
                 }
+                victim_pool::release_thread_slot();
             })
         };
         pool.cleanup();
@@ -327,6 +338,7 @@ fn pool_private_vs_cleanup() {
                     got.lock().unwrap().push(item.id());
                 }
                 pool.put(ledger.item(1));
+                victim_pool::release_thread_slot();
             })
         };
         pool.cleanup();

@@ -13,9 +13,13 @@ use victim_pool::dequeue::PoolDequeue;
 use victim_pool::Pool;
 use victim_pool_verification::ledger::{Ledger, Tracked};
 
+/// `normal` on real threads (divided by 10 when `VERIFY_QUICK` is set, as
+/// in the CI quick tier under TSan), `miri` under Miri.
 fn rounds(normal: usize, miri: usize) -> usize {
     if cfg!(miri) {
         miri
+    } else if std::env::var_os("VERIFY_QUICK").is_some() {
+        (normal / 10).max(1)
     } else {
         normal
     }
@@ -168,4 +172,60 @@ fn pool_with_concurrent_cleanup() {
             .map(move |i| 10_000_000 + t * per_thread + i)
     }));
     ledger.assert_each_dropped_once(ids);
+}
+
+/// Focused on the grace period of retired victim chains (the mutant
+/// `cleanup_frees_victim_early` frees them at once): a thief's Get walks
+/// the victim chains while another thread's cleanup retires exactly the
+/// chain it is reading. Small enough for many Miri seeds.
+#[test]
+fn victim_chain_grace_period() {
+    for round in 0..rounds(300, 6) as u64 {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let per_round = 10;
+        let first = round * per_round;
+        // An owner fills its private slot and its shared chain, then exits.
+        {
+            let (pool, ledger) = (pool.clone(), ledger.clone());
+            thread::spawn(move || {
+                for id in first..first + per_round {
+                    pool.put(ledger.item(id));
+                }
+            })
+            .join()
+            .unwrap();
+        }
+        // Its items become the victim generation.
+        pool.cleanup();
+        let thief = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                for _ in 0..3 {
+                    got.extend(pool.try_get().map(|item| item.id()));
+                }
+                got
+            })
+        };
+        // Retires the victim chain the thief is reading.
+        let cleaner = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.cleanup())
+        };
+        let mut got = thief.join().unwrap();
+        cleaner.join().unwrap();
+        let mut pool = Arc::try_unwrap(pool).expect("joined");
+        for slot in 0..4 {
+            while let Some(item) = pool.as_slot(slot).try_get() {
+                got.push(item.id());
+            }
+        }
+        let n = got.len();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), n, "an item was got twice");
+        drop(pool);
+        ledger.assert_each_dropped_once(first..first + per_round);
+    }
 }
