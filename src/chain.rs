@@ -33,7 +33,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::ptr;
 
-use crate::dequeue::PoolDequeue;
+use crate::dequeue::{PoolDequeue, RingSnapshot};
 use crate::sync::{
     fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, CHAIN_FIRST_SEGMENT,
     CHAIN_SEGMENT_LIMIT,
@@ -354,6 +354,27 @@ impl<T> PoolChain<T> {
             segment = unsafe { (*segment).next.load(Ordering::Relaxed) };
         }
         count
+    }
+}
+
+impl<T: Clone> PoolChain<T> {
+    /// Copies the linked segments' states, oldest (tail) first.
+    ///
+    /// # Safety
+    ///
+    /// No other thread may access the chain during the call.
+    pub(crate) unsafe fn snapshot(&self) -> Vec<RingSnapshot<T>> {
+        let mut segments = Vec::new();
+        let mut segment = self.tail.load(Ordering::Relaxed);
+        while !segment.is_null() {
+            // SAFETY: linked segments are live, and nobody else touches the
+            // chain (caller contract).
+            unsafe {
+                segments.push((*segment).ring.snapshot());
+                segment = (*segment).next.load(Ordering::Relaxed);
+            }
+        }
+        segments
     }
 }
 

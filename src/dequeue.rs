@@ -315,6 +315,45 @@ impl<T> PoolDequeue<T> {
     }
 }
 
+/// A picture of a ring's state: its indices and what each slot holds
+/// (`None` where the slot's `typ` tag is clear). See [`Pool::snapshot`].
+///
+/// [`Pool::snapshot`]: crate::Pool::snapshot
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingSnapshot<T> {
+    /// The next index the producer writes.
+    pub head: u32,
+    /// The oldest index still owned by consumers.
+    pub tail: u32,
+    /// Slot `i` (index `& (capacity - 1)`): the value if occupied.
+    pub slots: Vec<Option<T>>,
+}
+
+impl<T: Clone> PoolDequeue<T> {
+    /// Copies the ring's state.
+    ///
+    /// # Safety
+    ///
+    /// No other thread may access the ring during the call.
+    pub(crate) unsafe fn snapshot(&self) -> RingSnapshot<T> {
+        let (head, tail) = unpack(self.head_tail.load(Ordering::Relaxed));
+        let slots = self
+            .slots
+            .iter()
+            .map(|slot| {
+                slot.occupied.load(Ordering::Relaxed).then(|| {
+                    slot.value.with(|cell| {
+                        // SAFETY: `occupied` means an initialised value, and
+                        // nobody else touches the ring (caller contract).
+                        unsafe { (*cell).assume_init_ref().clone() }
+                    })
+                })
+            })
+            .collect();
+        RingSnapshot { head, tail, slots }
+    }
+}
+
 impl<T> Drop for PoolDequeue<T> {
     fn drop(&mut self) {
         // Moved out first, dropped after: a panicking `T::drop` cannot stop

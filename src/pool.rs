@@ -15,6 +15,7 @@ use std::sync::{Arc as LifetimeArc, Weak};
 use crossbeam_utils::CachePadded;
 
 use crate::chain::PoolChain;
+use crate::dequeue::RingSnapshot;
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::{Event, PoolStats, SlotStats};
 use crate::sync::{
@@ -754,6 +755,32 @@ impl<T> fmt::Debug for Released<T> {
     }
 }
 
+/// A picture of one thread slot ([`Pool::snapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotSnapshot<T> {
+    /// The slot's index (its thread id).
+    pub slot: usize,
+    /// Go's `private`, primary generation.
+    pub private: Option<T>,
+    /// `private` of the victim generation.
+    pub victim_private: Option<T>,
+    /// The primary shared chain's segments, oldest (tail) first; empty
+    /// when the slot has no chain.
+    pub shared: Vec<RingSnapshot<T>>,
+    /// The victim chain's segments, oldest first.
+    pub victim: Vec<RingSnapshot<T>>,
+}
+
+/// A picture of a whole pool's internals ([`Pool::snapshot`]): for replay
+/// tools, debugging and readers learning the structure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolSnapshot<T> {
+    /// Cleanups run on this pool.
+    pub cleanups: u64,
+    /// Every allocated slot that holds anything, by slot index.
+    pub slots: Vec<SlotSnapshot<T>>,
+}
+
 /// Type-erased handle for [`cleanup_all`].
 trait Sweep: Send + Sync {
     fn cleanup(&self);
@@ -999,6 +1026,66 @@ impl<T> Pool<T> {
             local: self.shared.local(slot),
             id: slot,
             _lease: LeaseHold::Exclusive,
+        }
+    }
+
+    /// Copies the pool's internal state: per slot, the private items and
+    /// every segment of both chains (head, tail and each ring slot).
+    ///
+    /// `&mut self` keeps every Get and Put out; the call also holds the
+    /// cleanup lock, so a concurrent [`cleanup_all`] waits for it.
+    pub fn snapshot(&mut self) -> PoolSnapshot<T>
+    where
+        T: Clone,
+    {
+        let shared = &*self.shared;
+        let _cleanup = lock(&shared.retired);
+        let slots = shared
+            .locals()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, local)| {
+                let local = local?;
+                // SAFETY:
+                // - `&mut Pool`: no Get or Put is running, and the cleanup
+                //   lock keeps cleanups out, so nobody else touches the slot
+                //   or its chains;
+                // - chain pointers are live allocations (freed only by
+                //   cleanup or with the pool).
+                let (owned, chains) = unsafe {
+                    let owned = local.owned.with(|owned| {
+                        let owned = &*owned;
+                        (owned.private.clone(), owned.victim_private.clone())
+                    });
+                    let chains = [&local.shared, &local.victim].map(|chain| {
+                        let chain = chain.load(Ordering::Acquire);
+                        if chain.is_null() {
+                            Vec::new()
+                        } else {
+                            (*chain).snapshot()
+                        }
+                    });
+                    (owned, chains)
+                };
+                let [shared, victim] = chains;
+                let holds = owned.0.is_some()
+                    || owned.1.is_some()
+                    || shared
+                        .iter()
+                        .chain(&victim)
+                        .any(|ring| ring.head != ring.tail);
+                holds.then(|| SlotSnapshot {
+                    slot,
+                    private: owned.0,
+                    victim_private: owned.1,
+                    shared,
+                    victim,
+                })
+            })
+            .collect();
+        PoolSnapshot {
+            cleanups: shared.cleanups.load(Ordering::Relaxed),
+            slots,
         }
     }
 

@@ -398,3 +398,34 @@ fn cleanup_detached_hands_back_the_old_victim() {
     ledger.assert_each_dropped_once();
     assert_eq!(pool.stats().cleanup_drops, 50);
 }
+
+#[test]
+fn snapshot_shows_private_items_chains_and_ring_slots() {
+    let mut pool = Pool::new(|| 0u32);
+    for v in 1..=10 {
+        pool.as_slot(1).put(v); // 1 private, 2..=10 into the chain: 8 + 1
+    }
+    pool.cleanup(); // all of it becomes the victim
+    pool.as_slot(1).put(11);
+    let snapshot = pool.snapshot();
+    assert_eq!(snapshot.cleanups, 1);
+    assert_eq!(snapshot.slots.len(), 1, "{snapshot:?}");
+    let slot = &snapshot.slots[0];
+    assert_eq!(
+        (slot.slot, slot.private, slot.victim_private),
+        (1, Some(11), Some(1))
+    );
+    assert!(slot.shared.is_empty(), "no primary chain since the cleanup");
+    // Victim chain: a full first segment of 8, then a 16-slot one holding 10.
+    let rings: Vec<(usize, u32, u32)> = slot
+        .victim
+        .iter()
+        .map(|ring| (ring.slots.len(), ring.head, ring.tail))
+        .collect();
+    assert_eq!(rings, [(8, 8, 0), (16, 1, 0)]);
+    assert_eq!(slot.victim[0].slots[0], Some(2));
+    assert_eq!(slot.victim[1].slots[0], Some(10));
+    assert_eq!(slot.victim[1].slots[1], None);
+    // Taking a snapshot changes nothing.
+    assert_eq!(pool.as_slot(1).get(), 11);
+}
