@@ -227,6 +227,39 @@ fn replay_renders_terminal_and_html() {
     // victim private of slot 0, unreachable for slot 2.
     assert!(stdout.contains("priv 0 shared []"), "{stdout}");
     assert!(stdout.contains("did NOT reproduce"), "{stdout}");
+    // The lock-free side's internals (Pool::snapshot) after each step.
+    // After step 1: slot 0's private is item 0, its shared chain is one
+    // 8-slot ring holding item 1 at the tail, head at ring slot 1.
+    assert!(
+        stdout.contains("lock-free internals (cleanups 0)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("slot   0  private 0  victim private ·"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("shared seg 0: head 1 tail 0 (1 of 8) [t>1 h>· ·×6]"),
+        "{stdout}"
+    );
+    // Slot 1 stole item 1 from the tail: tail moves to 1, the cell clears.
+    assert!(
+        stdout.contains("shared seg 0: head 1 tail 1 (0 of 8) [· th>· ·×6]"),
+        "{stdout}"
+    );
+    // The cleanup moves private and chain to the victim generation.
+    assert!(
+        stdout.contains("lock-free internals (cleanups 1)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("slot   0  private ·  victim private 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("victim seg 0: head 1 tail 1 (0 of 8)"),
+        "{stdout}"
+    );
     let page = std::fs::read_to_string(&html).expect("html written");
     assert!(page.contains("\"seed\":42"), "data embedded");
     assert!(
@@ -234,6 +267,21 @@ fn replay_renders_terminal_and_html() {
         "no external resources"
     );
     assert!(!page.contains("/*DATA*/null"), "placeholder replaced");
+    // The snapshot is embedded (step 1: ring with item 1 at slot 0) and the
+    // page draws rings as cells with head/tail markers.
+    assert!(
+        page.contains(r#""lock_free_state":{"cleanups":0,"slots":[{"slot":0,"private":0,"victim_private":null,"shared":[{"head":1,"tail":0,"slots":[1,null,null,null,null,null,null,null]}],"victim":[]}]}"#),
+        "snapshot embedded"
+    );
+    for needle in [
+        "lockFree(t.lock_free_state)",
+        "class=\"ring\"",
+        "' typ'",
+        "'T' : ''",
+        "'H' : ''",
+    ] {
+        assert!(page.contains(needle), "ring rendering lacks {needle}");
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ use victim_pool_verification::rng::Rng;
 
 use crate::conc::{self, ConcHistory, ConcOutcome};
 use crate::history::{self, History, Op};
+use crate::shuttle_fuzz::ShuttleCase;
 
 /// The format tag of failure files.
 pub const FORMAT: &str = "poolcheck-failure/1";
@@ -24,6 +25,8 @@ pub enum Kind {
     Sequential,
     /// A concurrent history on real threads.
     Concurrent,
+    /// A shuttle scenario under a recorded schedule (`fuzz --shuttle`).
+    Shuttle,
 }
 
 /// A saved failure: everything `poolcheck replay` needs.
@@ -49,6 +52,9 @@ pub struct Failure {
     /// What the concurrent run observed when it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<ConcOutcome>,
+    /// The failing shuttle test and schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuttle: Option<ShuttleCase>,
 }
 
 /// The mutant this binary was compiled as.
@@ -155,8 +161,13 @@ pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
     let kind = match failure.kind {
         Kind::Sequential => "seq",
         Kind::Concurrent => "conc",
+        Kind::Shuttle => "shuttle",
     };
-    let path = dir.join(format!("{kind}-{:016x}.json", failure.seed));
+    let test = failure
+        .shuttle
+        .as_ref()
+        .map_or_else(String::new, |c| format!("{}-", c.test));
+    let path = dir.join(format!("{kind}-{test}{:016x}.json", failure.seed));
     let text = serde_json::to_string_pretty(failure).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
@@ -178,6 +189,7 @@ pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
             history: None,
             concurrent: Some(h),
             observed: Some(outcome),
+            shuttle: None,
         });
         (0, failure)
     } else {
@@ -198,6 +210,7 @@ pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
                 history: Some(h),
                 concurrent: None,
                 observed: None,
+                shuttle: None,
             }
         });
         (steps, failure)

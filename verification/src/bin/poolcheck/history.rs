@@ -151,6 +151,18 @@ impl Item {
     }
 }
 
+/// A detached copy, for [`victim_pool::Pool::snapshot`] only: the copy has
+/// the same id but logs its drop in a private log nobody reads, so taking a
+/// snapshot never shows up as a drop of the pool's items.
+impl Clone for Item {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id,
+            log: DropLog::default(),
+        }
+    }
+}
+
 impl Drop for Item {
     fn drop(&mut self) {
         self.log
@@ -246,6 +258,68 @@ impl ModelState {
     }
 }
 
+/// One ring (chain segment) of the lock-free pool, from
+/// `victim_pool::dequeue::RingSnapshot`, items by id.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingState {
+    /// The producer's index (next slot written is `head % capacity`).
+    pub head: u32,
+    /// The consumers' index (oldest slot is `tail % capacity`).
+    pub tail: u32,
+    /// Each ring slot: the item id if its `typ` (occupied) tag is set.
+    pub slots: Vec<Option<u64>>,
+}
+
+/// One thread slot of the lock-free pool (`victim_pool::SlotSnapshot`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LfSlotState {
+    /// The slot index.
+    pub slot: usize,
+    /// The primary private item.
+    pub private: Option<u64>,
+    /// The victim generation's private item.
+    pub victim_private: Option<u64>,
+    /// The primary shared chain's segments, oldest (tail) first.
+    pub shared: Vec<RingState>,
+    /// The victim chain's segments, oldest first.
+    pub victim: Vec<RingState>,
+}
+
+/// The lock-free pool's internals after a step (`victim_pool::PoolSnapshot`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LfState {
+    /// Cleanups run on the pool.
+    pub cleanups: u64,
+    /// Every slot that holds anything.
+    pub slots: Vec<LfSlotState>,
+}
+
+impl LfState {
+    /// Copies the pool's internals (`Pool::snapshot`), items as ids.
+    pub fn of(pool: &mut victim_pool::Pool<Item>) -> Self {
+        let snap = pool.snapshot();
+        let ring = |r: victim_pool::dequeue::RingSnapshot<Item>| RingState {
+            head: r.head,
+            tail: r.tail,
+            slots: r.slots.iter().map(|s| s.as_ref().map(|i| i.id)).collect(),
+        };
+        Self {
+            cleanups: snap.cleanups,
+            slots: snap
+                .slots
+                .into_iter()
+                .map(|s| LfSlotState {
+                    slot: s.slot,
+                    private: s.private.as_ref().map(|i| i.id),
+                    victim_private: s.victim_private.as_ref().map(|i| i.id),
+                    shared: s.shared.into_iter().map(ring).collect(),
+                    victim: s.victim.into_iter().map(ring).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// What one implementation observably did in one step.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observed {
@@ -274,6 +348,10 @@ pub struct StepTrace {
     pub model: Observed,
     /// The model's state after the step.
     pub state: ModelState,
+    /// The lock-free pool's internals after the step (`None` once the pool
+    /// is gone: the end step, or after a panic).
+    #[serde(default)]
+    pub lock_free_state: Option<LfState>,
     /// Ids the test holds after the step (got, not yet put back).
     pub held: Vec<u64>,
     /// Set when the implementations disagree here.
@@ -498,6 +576,11 @@ pub fn run(history: &History, trace: bool) -> Outcome {
             None
         };
         if trace {
+            // A mutant's corrupt pool may panic here: no picture then.
+            let lock_free_state = lf
+                .pool
+                .as_mut()
+                .and_then(|p| catch_unwind(AssertUnwindSafe(|| LfState::of(p))).ok());
             out.trace.push(StepTrace {
                 index: Some(index),
                 action: describe(step),
@@ -507,6 +590,7 @@ pub fn run(history: &History, trace: bool) -> Outcome {
                 reference: rf_obs,
                 model: m_obs,
                 state: model.clone(),
+                lock_free_state,
                 held: model_hand.clone(),
                 divergence: divergence.clone(),
             });
@@ -553,6 +637,7 @@ pub fn run(history: &History, trace: bool) -> Outcome {
             reference: end.1.clone(),
             model: end.1.clone(),
             state: model.clone(),
+            lock_free_state: None,
             held: Vec::new(),
             divergence: end.2.clone(),
         });

@@ -32,6 +32,16 @@ th{background:#eef2f7}
 .agree{background:#e6f6ea;border:1px solid #8c8;padding:6px;border-radius:6px;font-size:13px;margin-bottom:10px}
 .mono{font-family:monospace}
 tr.differs td{background:#fff0f0}
+.ring{display:flex;flex-wrap:wrap;gap:2px;align-items:flex-end;margin:2px 0 6px}
+.rc{display:flex;flex-direction:column;align-items:center;width:34px}
+.rc .mk{font-size:10px;font-weight:bold;height:13px;color:#7a4b00}
+.rc .cell{width:32px;height:24px;line-height:24px;border:1px solid #b9c2cc;border-radius:3px;background:#fafbfc;font-family:monospace;font-size:12px;text-align:center;box-sizing:border-box}
+.rc .cell.typ{background:#9fd3ab;border-color:#4f9a62;font-weight:bold}
+.rc.tail .cell{box-shadow:inset 0 -3px 0 #d08a00}
+.rc.head .cell{box-shadow:inset 0 3px 0 #2b6cd0}
+.rc .ix{font-size:9px;color:#99a}
+.seg{font-size:12px;color:#35506b;font-family:monospace}
+.lfslot{border-top:1px solid #e3e7ec;padding-top:6px;margin-top:6px}
 </style></head><body>
 <header><h1 id="title"></h1><div class="msg" id="msg"></div><div class="meta" id="meta"></div></header>
 <main><div id="list"></div><div id="view">
@@ -43,10 +53,37 @@ const D = /*DATA*/null;
 const $ = id => document.getElementById(id);
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const it = (v, cls) => v === null || v === undefined ? '<span class="item miss">miss</span>' : '<span class="item ' + (cls||'') + '">' + esc(v) + '</span>';
+const opt = v => v === null || v === undefined ? '<span class="empty">·</span>' : it(v, 'priv');
 const list = a => a && a.length ? a.map(x => it(x)).join('') : '<span class="empty">—</span>';
 $('title').textContent = D.title;
 $('msg').textContent = 'saved failure: ' + D.message;
 $('meta').textContent = 'seed ' + D.seed + ' · saved from ' + (D.mutant ? 'mutant ' + D.mutant : 'the real core') + ' · replayed with ' + (D.built_as ? 'mutant ' + D.built_as : 'the real core') + ' · ' + D.reproduced;
+// One ring: a row of cells (filled = typ/occupied tag set, showing the
+// item id), H above the cell at head % cap, T above the one at tail % cap.
+const ring = (r, name) => {
+  const cap = r.slots.length, hi = cap ? r.head % cap : -1, ti = cap ? r.tail % cap : -1;
+  let h = '<div class="seg">' + esc(name) + ': head ' + r.head + ' · tail ' + r.tail + ' · ' + ((r.head - r.tail) >>> 0) + ' of ' + cap + '</div><div class="ring">';
+  r.slots.forEach((v, i) => {
+    const mk = (i === ti ? 'T' : '') + (i === hi ? 'H' : '');
+    h += '<div class="rc' + (i === ti ? ' tail' : '') + (i === hi ? ' head' : '') + '"><span class="mk">' + mk + '</span><div class="cell' + (v === null ? '' : ' typ') + '" title="slot ' + i + (v === null ? ': typ clear' : ': typ set, item ' + esc(v)) + '">' + (v === null ? '' : esc(v)) + '</div><span class="ix">' + i + '</span></div>';
+  });
+  return h + '</div>';
+};
+const lockFree = lf => {
+  let h = '<div class="card" id="lockfree"><h2>Lock-free internals after the step (Pool::snapshot; chain segments oldest/tail first; T = tail, H = head, filled = typ set)</h2>';
+  if (!lf) return h + '<span class="empty">no snapshot (the pool is gone at this step)</span></div>';
+  h += '<div class="seg">cleanups: ' + lf.cleanups + '</div>';
+  if (lf.slots.length === 0) h += '<p class="empty">no slot holds anything</p>';
+  for (const s of lf.slots) {
+    h += '<div class="lfslot"><b>slot ' + s.slot + '</b> &nbsp; private ' + opt(s.private) + ' &nbsp; victim private ' + opt(s.victim_private);
+    for (const [name, chain] of [['shared', s.shared], ['victim', s.victim]]) {
+      if (chain.length === 0) h += '<div class="seg">' + name + ' chain: none</div>';
+      chain.forEach((r, k) => { h += ring(r, name + ' segment ' + k); });
+    }
+    h += '</div>';
+  }
+  return h + '</div>';
+};
 let steps, render;
 if (D.kind === 'sequential') {
   steps = D.steps;
@@ -66,7 +103,7 @@ if (D.kind === 'sequential') {
     h += row('spec model', t.model, '');
     h += '</table></div>';
     const slots = [...new Set(Object.keys(t.state.primary).concat(Object.keys(t.state.victim)))].map(Number).sort((a,b) => a-b);
-    const cell = l => l ? [it(l.private === null ? null : l.private, 'priv').replace('miss','·'), l.shared.length ? l.shared.map(x => it(x)).join('') : '<span class="empty">empty</span>'] : ['<span class="empty">—</span>', '<span class="empty">—</span>'];
+    const cell = l => l ? [opt(l.private), l.shared.length ? l.shared.map(x => it(x)).join('') : '<span class="empty">empty</span>'] : ['<span class="empty">—</span>', '<span class="empty">—</span>'];
     h += '<div class="card"><h2>Reference state after the step (per slot; shared listed tail/oldest → head/newest)</h2>';
     if (slots.length === 0) h += '<span class="empty">no slot holds anything</span>';
     else {
@@ -75,9 +112,21 @@ if (D.kind === 'sequential') {
       h += '</table>';
     }
     h += '<p>held by the test: ' + list(t.held) + '</p></div>';
+    h += lockFree(t.lock_free_state);
     return h;
   };
   $('list').innerHTML = steps.map((t, i) => '<div data-i="' + i + '" class="' + (t.divergence ? 'bad' : '') + '">' + (t.index === null ? 'end' : t.index) + '  ' + esc(t.action) + '</div>').join('');
+} else if (D.kind === 'shuttle') {
+  steps = [0];
+  render = () => {
+    const c = D.shuttle;
+    let h = '<div class="diverge">FAILURE (shuttle test ' + esc(c.test) + '): ' + esc(D.message) + '</div>';
+    h += '<div class="card"><h2>Schedule (shuttle::replay string)</h2><div class="mono" style="word-break:break-all">' + esc(c.schedule || '(none recorded)') + '</div></div>';
+    h += '<div class="card"><h2>Replay command</h2><div class="mono">' + esc(D.command || '') + '</div></div>';
+    h += '<div class="card"><h2>Recorded run</h2><pre class="mono">' + esc(c.excerpt.join('\n')) + '</pre><h2>This replay</h2><pre class="mono">' + esc(D.replay_excerpt.join('\n')) + '</pre></div>';
+    return h;
+  };
+  $('list').innerHTML = '<div data-i="0">' + esc(D.shuttle.test) + '</div>';
 } else {
   const th = D.concurrent.threads, obs = D.observed || {threads: [], drained: {}};
   const n = Math.max(...th.map(s => s.length));

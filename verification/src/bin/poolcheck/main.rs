@@ -4,9 +4,10 @@
 //!   the CI verification job (proptest differential, sequential
 //!   differential and checkers' tests, loom, shuttle, in-process fuzzing,
 //!   the mutant catalogue; Miri in the deep tier).
-//! - `poolcheck fuzz [--threads N] [--budget D] [--seed S] [--dir DIR]`:
+//! - `poolcheck fuzz [--threads N] [--budget D] [--seed S] [--dir DIR] [--shuttle]`:
 //!   differential fuzzing, lock-free vs reference, failures saved as
-//!   replayable JSON files.
+//!   replayable JSON files; `--shuttle`: shuttle-scheduled concurrent
+//!   histories (the shuttle tests, as subprocesses) instead.
 //! - `poolcheck replay FILE [--html OUT]`: re-runs a saved failure and
 //!   renders it step by step (terminal and self-contained HTML).
 //! - `poolcheck mutants [--only NAME]...`: the mutant kill table.
@@ -35,6 +36,8 @@ mod mutants;
 mod replay;
 #[cfg(not(any(loom, shuttle)))]
 mod run;
+#[cfg(not(any(loom, shuttle)))]
+mod shuttle_fuzz;
 
 #[cfg(not(any(loom, shuttle)))]
 use cli::{panic_text, quiet_panics, Ctx};
@@ -50,11 +53,11 @@ mod cli {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use crate::{fuzz, mutants, replay, run};
+    use crate::{fuzz, mutants, replay, run, shuttle_fuzz};
 
     const USAGE: &str = "usage: poolcheck <run|fuzz|replay|mutants> [options]
   run     [--tier quick|deep] [--budget 10m] [--json FILE] [--junit FILE] [--no-progress]
-  fuzz    [--threads N] [--budget 1m] [--seed S] [--dir DIR] [--stop-on-failure] [--no-progress]
+  fuzz    [--threads N] [--budget 1m] [--seed S] [--dir DIR] [--stop-on-failure] [--no-progress] [--shuttle]
   replay  FILE [--html OUT.html] [--attempts N]
   mutants [--only NAME]... [--tier quick|deep] [--budget 30m] [--no-progress]";
 
@@ -172,7 +175,8 @@ mod cli {
         }
     }
 
-    fn ctx(deep: bool, no_progress: bool) -> Result<Ctx, String> {
+    /// The settings: workspace root, output dir, tier bounds.
+    pub fn ctx(deep: bool, no_progress: bool) -> Result<Ctx, String> {
         let root = workspace_root()?;
         let out = std::env::var_os("POOLCHECK_TARGET_DIR")
             .map(PathBuf::from)
@@ -239,6 +243,7 @@ mod cli {
                     progress: std::io::stderr().is_terminal(),
                 };
                 let mut dir = None;
+                let mut shuttle = false;
                 while let Some(a) = args.rest.next() {
                     match a.as_str() {
                         "--threads" => {
@@ -257,6 +262,7 @@ mod cli {
                         "--dir" => dir = Some(PathBuf::from(args.value("--dir")?)),
                         "--stop-on-failure" => opts.stop_on_failure = true,
                         "--no-progress" => opts.progress = false,
+                        "--shuttle" => shuttle = true,
                         other => return Err(format!("fuzz: unknown argument {other:?}")),
                     }
                 }
@@ -266,6 +272,51 @@ mod cli {
                         .map(|c| c.out.join("failures"))
                         .unwrap_or_else(|_| PathBuf::from("target/poolcheck/failures")),
                 };
+                if shuttle {
+                    let ctx = ctx(false, !opts.progress)?;
+                    let bar = if ctx.progress {
+                        let bar = indicatif::ProgressBar::new_spinner();
+                        bar.enable_steady_tick(Duration::from_millis(200));
+                        bar
+                    } else {
+                        indicatif::ProgressBar::hidden()
+                    };
+                    println!(
+                        "poolcheck fuzz --shuttle: the shuttle scenarios, seed {}, budget {:.0}s (build excluded), target {}",
+                        opts.seed,
+                        opts.budget.as_secs_f64(),
+                        ctx.out.join("shuttle-fuzz").display()
+                    );
+                    let stats = shuttle_fuzz::fuzz(
+                        &ctx.root,
+                        &ctx.out,
+                        &opts.dir,
+                        opts.budget,
+                        opts.seed,
+                        &bar,
+                    );
+                    bar.finish_and_clear();
+                    let stats = stats?;
+                    let total: u64 = stats.tests.iter().map(|t| t.schedules).sum();
+                    let explored: f64 = stats.tests.iter().map(|t| t.seconds).sum();
+                    println!(
+                        "poolcheck fuzz --shuttle: {total} schedules in {explored:.1}s of exploration ({:.0}/s), {} tests, {:.1}s wall; seed {}",
+                        total as f64 / explored.max(1e-9),
+                        stats.tests.len(),
+                        stats.seconds,
+                        opts.seed
+                    );
+                    return Ok(if stats.failures.is_empty() {
+                        println!("no failures");
+                        0
+                    } else {
+                        println!("{} failures:", stats.failures.len());
+                        for f in &stats.failures {
+                            println!("  poolcheck replay {}", f.display());
+                        }
+                        1
+                    });
+                }
                 let stats = fuzz::fuzz(&opts)?;
                 let t = stats.seconds.max(1e-9);
                 println!(

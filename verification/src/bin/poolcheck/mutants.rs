@@ -104,7 +104,8 @@ const EVIDENCE: [&str; 9] = [
     "panicked at",
 ];
 
-fn shuttle_schedule(log: &str) -> Option<String> {
+/// The failing schedule shuttle printed in `log`, if any.
+pub fn shuttle_schedule(log: &str) -> Option<String> {
     let mut lines = log.lines().skip_while(|l| !l.contains("failing schedule"));
     lines.next()?;
     lines

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::conc::{self, ConcHistory, ConcOutcome};
 use crate::fuzz::{built_mutant, Failure, Kind, FORMAT};
-use crate::history::{self, LocalState, ModelState, StepTrace};
+use crate::history::{self, LfState, LocalState, ModelState, RingState, StepTrace};
+use crate::shuttle_fuzz::{self, ShuttleCase};
 
 /// Loads and validates a failure file.
 pub fn load(path: &Path) -> Result<Failure, String> {
@@ -30,6 +31,10 @@ pub fn load(path: &Path) -> Result<Failure, String> {
         )),
         Kind::Concurrent if failure.concurrent.is_none() => Err(format!(
             "{}: concurrent failure without a \"concurrent\" history",
+            path.display()
+        )),
+        Kind::Shuttle if failure.shuttle.is_none() => Err(format!(
+            "{}: shuttle failure without a \"shuttle\" case",
             path.display()
         )),
         _ => Ok(failure),
@@ -74,6 +79,82 @@ fn state_lines(state: &ModelState) -> Vec<String> {
         .collect()
 }
 
+/// One ring on one line: `head H tail T (n of cap) [cells]`, each cell the
+/// item id when its `typ` tag is set, `·` when clear; the cell at
+/// `tail % cap` is prefixed `t>`, the one at `head % cap` `h>` (`th>` when
+/// they coincide: an empty or a full ring, as the count says). Runs of 4+ unmarked empty cells are shortened to
+/// `·×N`.
+pub fn ring_line(r: &RingState) -> String {
+    let cap = r.slots.len();
+    if cap == 0 {
+        return format!("head {} tail {} (no slots)", r.head, r.tail);
+    }
+    let (h, t) = (r.head as usize % cap, r.tail as usize % cap);
+    let mut cells: Vec<String> = Vec::new();
+    let mut empties = 0usize;
+    let flush = |cells: &mut Vec<String>, empties: &mut usize| {
+        match *empties {
+            0 => {}
+            n @ 1..=3 => cells.extend(std::iter::repeat_n("·".to_string(), n)),
+            n => cells.push(format!("·×{n}")),
+        }
+        *empties = 0;
+    };
+    for (i, v) in r.slots.iter().enumerate() {
+        let mark = match (i == t, i == h) {
+            (true, true) => "th>",
+            (true, false) => "t>",
+            (false, true) => "h>",
+            (false, false) => "",
+        };
+        if mark.is_empty() && v.is_none() {
+            empties += 1;
+            continue;
+        }
+        flush(&mut cells, &mut empties);
+        let v = v.map_or_else(|| "·".to_string(), |v| v.to_string());
+        cells.push(format!("{mark}{v}"));
+    }
+    flush(&mut cells, &mut empties);
+    format!(
+        "head {} tail {} ({} of {cap}) [{}]",
+        r.head,
+        r.tail,
+        r.head.wrapping_sub(r.tail),
+        cells.join(" ")
+    )
+}
+
+fn lock_free_lines(state: &LfState) -> Vec<String> {
+    let opt = |v: Option<u64>| v.map_or_else(|| "·".to_string(), |v| v.to_string());
+    let mut out = vec![format!(
+        "      lock-free internals (cleanups {}){}",
+        state.cleanups,
+        if state.slots.is_empty() {
+            ": no slot holds anything"
+        } else {
+            ""
+        }
+    )];
+    for s in &state.slots {
+        out.push(format!(
+            "        slot {:>3}  private {}  victim private {}",
+            s.slot,
+            opt(s.private),
+            opt(s.victim_private)
+        ));
+        for (name, chain) in [("shared", &s.shared), ("victim", &s.victim)] {
+            if chain.is_empty() {
+                out.push(format!("          {name} chain: none"));
+            }
+            for (i, r) in chain.iter().enumerate() {
+                out.push(format!("          {name} seg {i}: {}", ring_line(r)));
+            }
+        }
+    }
+    out
+}
+
 /// The report of a replay (also embedded in the HTML page).
 #[derive(Serialize)]
 struct Page<'a> {
@@ -88,6 +169,10 @@ struct Page<'a> {
     steps: &'a [StepTrace],
     concurrent: Option<&'a ConcHistory>,
     observed: Option<&'a ConcOutcome>,
+    shuttle: Option<&'a ShuttleCase>,
+    /// Shuttle: the replay command and what the replay printed.
+    command: Option<String>,
+    replay_excerpt: Vec<String>,
 }
 
 /// `poolcheck replay`. Returns the path of the HTML page.
@@ -103,6 +188,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         match failure.kind {
             Kind::Sequential => "sequential",
             Kind::Concurrent => "concurrent",
+            Kind::Shuttle => "shuttle",
         },
         failure.seed,
         failure.message
@@ -115,7 +201,46 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             built.as_deref().unwrap_or("the real core"),
         );
     }
+    let mut command = None;
+    let mut replay_excerpt = Vec::new();
     let (trace, reproduced) = match failure.kind {
+        Kind::Shuttle => {
+            let case = failure.shuttle.as_ref().ok_or("no shuttle case")?;
+            let cmd = case.command(failure.mutant.as_deref());
+            let _ = writeln!(out, "  test: {}", case.test);
+            let _ = writeln!(
+                out,
+                "  schedule: {}",
+                case.schedule.as_deref().unwrap_or("(none recorded)")
+            );
+            let _ = writeln!(out, "  recorded run:");
+            for l in &case.excerpt {
+                let _ = writeln!(out, "    {l}");
+            }
+            let _ = writeln!(out, "  replaying: {cmd}");
+            print!("{out}");
+            out.clear();
+            let ctx = crate::cli::ctx(false, true)?;
+            let (failed, excerpt, log) =
+                shuttle_fuzz::replay(&ctx.root, &ctx.out, case, &indicatif::ProgressBar::hidden());
+            for l in &excerpt {
+                let _ = writeln!(out, "    {l}");
+            }
+            command = Some(cmd);
+            replay_excerpt = excerpt;
+            let reproduced = if failed {
+                format!(
+                    "reproduced: the test fails again under the schedule (log {})",
+                    log.display()
+                )
+            } else {
+                format!(
+                    "did NOT reproduce: the test passed or did not run under the schedule (log {})",
+                    log.display()
+                )
+            };
+            (Vec::new(), reproduced)
+        }
         Kind::Sequential => {
             let h = failure.history.as_ref().ok_or("no history")?;
             let outcome = history::run(h, true);
@@ -140,8 +265,14 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     t.reference.dropped,
                 );
                 if t.index.is_some() {
+                    let _ = writeln!(out, "      reference:");
                     for line in state_lines(&t.state) {
                         let _ = writeln!(out, "{line}");
+                    }
+                    if let Some(lf) = &t.lock_free_state {
+                        for line in lock_free_lines(lf) {
+                            let _ = writeln!(out, "{line}");
+                        }
                     }
                     if !t.held.is_empty() {
                         let _ = writeln!(out, "      held: {:?}", t.held);
@@ -204,6 +335,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         steps: &trace,
         concurrent: failure.concurrent.as_ref(),
         observed: failure.observed.as_ref(),
+        shuttle: failure.shuttle.as_ref(),
+        command,
+        replay_excerpt,
     };
     let json = serde_json::to_string(&page)
         .map_err(|e| e.to_string())?
