@@ -9,7 +9,6 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 use core::ptr;
-use std::rc::Rc;
 use std::sync::{Arc as LifetimeArc, Weak};
 
 use crossbeam_utils::CachePadded;
@@ -22,7 +21,7 @@ use crate::sync::{
     global, heavy_fence, init_fences, light_fence, lock, AtomicBool, AtomicPtr, AtomicU64,
     AtomicUsize, Mutex, Ordering, UnsafeCell,
 };
-use crate::thread_id::{self, IdLease, Lease};
+use crate::thread_id::{self, Lease};
 
 /// Set in `Local::pin` while the owner is inside an operation.
 const ACTIVE: usize = 1;
@@ -38,19 +37,19 @@ struct Owned<T> {
     victim_private: Option<T>,
     /// How many of the cleanups that claimed this slot the two fields
     /// above have caught up with (compared with `Local::cleanups`).
-    generation: u64,
+    cleanups_applied: u64,
 }
 
 impl<T> Owned<T> {
     /// Applies the cleanups this slot missed; returns the items they drop
     /// (to be dropped by the caller outside any critical section).
     #[inline]
-    fn rotate_to(&mut self, generation: u64) -> [Option<T>; 2] {
-        let missed = generation.wrapping_sub(self.generation);
+    fn catch_up(&mut self, cleanups: u64) -> [Option<T>; 2] {
+        let missed = cleanups.wrapping_sub(self.cleanups_applied);
         if missed == 0 {
             return [None, None];
         }
-        self.generation = generation;
+        self.cleanups_applied = cleanups;
         let old_victim = self.victim_private.take();
         if missed == 1 {
             self.victim_private = self.private.take();
@@ -105,7 +104,7 @@ impl<T> Local<T> {
             owned: UnsafeCell::new(Owned {
                 private: None,
                 victim_private: None,
-                generation: 0,
+                cleanups_applied: 0,
             }),
             shared: AtomicPtr::new(ptr::null_mut()),
             victim: AtomicPtr::new(ptr::null_mut()),
@@ -369,11 +368,11 @@ impl<T> PoolShared<T> {
         let pin = local.enter();
         // Acquire pairs with cleanup's Release store: if we catch up with
         // that cleanup, we also see the chain swap it made before.
-        let generation = local.cleanups.load(Ordering::Acquire);
+        let cleanups = local.cleanups.load(Ordering::Acquire);
         // 1. Own private (after catching up with missed cleanups).
         let (private, dropped) = pin
             .with_owned(|owned| {
-                let dropped = owned.rotate_to(generation);
+                let dropped = owned.catch_up(cleanups);
                 (owned.private.take(), dropped)
             })
             .unwrap_or_default();
@@ -491,11 +490,11 @@ impl<T> PoolShared<T> {
         let pin = local.enter();
         // Acquire pairs with cleanup's Release store: if we catch up with
         // that cleanup, we also see the chain swap it made before.
-        let generation = local.cleanups.load(Ordering::Acquire);
+        let cleanups = local.cleanups.load(Ordering::Acquire);
         let mut value = Some(value);
         let (dropped, held) = pin
             .with_owned(|owned| {
-                let dropped = owned.rotate_to(generation);
+                let dropped = owned.catch_up(cleanups);
                 if owned.private.is_none() && self.hooks.max_per_thread != Some(0) {
                     owned.private = value.take();
                 }
@@ -620,8 +619,8 @@ impl<T> PoolShared<T> {
                             //   below: `owned` is ours alone meanwhile;
                             // - its last exit happened-before (Acquire above).
                             let owned = unsafe { &mut *owned };
-                            let generation = local.cleanups.load(Ordering::Relaxed);
-                            dropped.extend(owned.rotate_to(generation).into_iter().flatten());
+                            let cleanups = local.cleanups.load(Ordering::Relaxed);
+                            dropped.extend(owned.catch_up(cleanups).into_iter().flatten());
                         });
                     }
                     // Release pairs with the owner's Acquire load of `claim`.
@@ -996,15 +995,13 @@ impl<T> Pool<T> {
     /// A handle bound to the calling thread's slot: skips the thread-local
     /// lookup on every operation.
     pub fn local(&self) -> LocalHandle<'_, T> {
-        let (id, lease) = match thread_id::current_lease() {
-            Lease::Registered(lease) => (lease.id(), LeaseHold::Thread(lease)),
-            Lease::Temporary(lease) => (lease.id(), LeaseHold::Temporary(lease)),
-        };
+        let lease = thread_id::current_lease();
+        let id = lease.id();
         LocalHandle {
             pool: self,
             local: self.shared.local(id),
             id,
-            _lease: lease,
+            _lease: Some(lease),
         }
     }
 
@@ -1025,7 +1022,7 @@ impl<T> Pool<T> {
             pool: self,
             local: self.shared.local(slot),
             id: slot,
-            _lease: LeaseHold::Exclusive,
+            _lease: None,
         }
     }
 
@@ -1194,17 +1191,6 @@ impl<T: fmt::Debug> fmt::Debug for PoolGuard<'_, T> {
     }
 }
 
-/// What keeps a [`LocalHandle`]'s slot exclusively its own.
-enum LeaseHold {
-    /// The thread's lease: the id stays this thread's while the handle
-    /// lives, even past thread-local teardown.
-    Thread(#[allow(dead_code)] Rc<IdLease>),
-    /// A one-off lease taken during thread-local teardown.
-    Temporary(#[allow(dead_code)] IdLease),
-    /// `&mut Pool` (see [`Pool::as_slot`]).
-    Exclusive,
-}
-
 /// A pool bound to one slot: the calling thread's ([`Pool::local`]) or an
 /// explicit one ([`Pool::as_slot`]). Not `Send`: the slot belongs to this
 /// thread.
@@ -1212,7 +1198,11 @@ pub struct LocalHandle<'a, T> {
     pool: &'a Pool<T>,
     local: &'a Local<T>,
     id: usize,
-    _lease: LeaseHold,
+    /// What keeps the slot this handle's alone: the thread's lease (an
+    /// `Rc`, so the id stays reserved while the handle lives, even past
+    /// thread-local teardown) or a one-off lease taken during teardown;
+    /// `None` for [`Pool::as_slot`], where `&mut Pool` does it.
+    _lease: Option<Lease>,
 }
 
 impl<T> LocalHandle<'_, T> {

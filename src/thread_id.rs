@@ -80,10 +80,6 @@ impl IdLease {
             id: lock(&ALLOCATOR).allocate(),
         }
     }
-
-    pub(crate) fn id(&self) -> usize {
-        self.id
-    }
 }
 
 impl Drop for IdLease {

@@ -99,44 +99,57 @@ pub trait Peer<T: Item>: Sync + Sized {
 
 // ---------------------------------------------------------------- victim-pool
 
-/// `victim_pool::Pool` through `Pool::get` / `Pool::put` (thread-local
-/// lookup on every call).
-pub struct Victim<T>(pub victim_pool::Pool<T>, NewFn<T>);
+/// A pool with Go's API (`new`, `get`, `try_get`, `put`), used through
+/// it directly: one peer impl for the lock-free pool and its specification.
+macro_rules! go_api_peer {
+    ($(#[$doc:meta])* $peer:ident, $pool:ty, $name:literal) => {
+        $(#[$doc])*
+        pub struct $peer<T>(pub $pool, NewFn<T>);
 
-impl<T: Item> Peer<T> for Victim<T> {
-    const NAME: &'static str = "victim-pool";
-    const HAS_TRY_GET: bool = true;
-    const CAN_DISCARD: bool = true;
-    type Cx<'a> = ();
-    type Held<'a> = T;
-    fn build(new_fn: NewFn<T>) -> Self {
-        let f = new_fn.clone();
-        Self(victim_pool::Pool::new(move || f()), new_fn)
-    }
-    fn cx(&self) {}
-    #[inline]
-    fn get(&self, _: &()) -> T {
-        self.0.get()
-    }
-    #[inline]
-    fn try_get(&self, _: &()) -> Option<T> {
-        self.0.try_get()
-    }
-    #[inline]
-    fn put(&self, _: &(), held: T) {
-        self.0.put(held)
-    }
-    fn discard(&self, held: T) {
-        drop(held)
-    }
-    fn fresh(&self, _: &()) -> T {
-        (self.1)()
-    }
-    #[inline]
-    fn touch(held: &mut T) {
-        held.touch()
-    }
+        impl<T: Item> Peer<T> for $peer<T> {
+            const NAME: &'static str = $name;
+            const HAS_TRY_GET: bool = true;
+            const CAN_DISCARD: bool = true;
+            type Cx<'a> = ();
+            type Held<'a> = T;
+            fn build(new_fn: NewFn<T>) -> Self {
+                let f = new_fn.clone();
+                Self(<$pool>::new(move || f()), new_fn)
+            }
+            fn cx(&self) {}
+            #[inline]
+            fn get(&self, _: &()) -> T {
+                self.0.get()
+            }
+            #[inline]
+            fn try_get(&self, _: &()) -> Option<T> {
+                self.0.try_get()
+            }
+            #[inline]
+            fn put(&self, _: &(), held: T) {
+                self.0.put(held)
+            }
+            fn discard(&self, held: T) {
+                drop(held)
+            }
+            fn fresh(&self, _: &()) -> T {
+                (self.1)()
+            }
+            #[inline]
+            fn touch(held: &mut T) {
+                held.touch()
+            }
+        }
+    };
 }
+
+go_api_peer!(
+    /// `victim_pool::Pool` through `Pool::get` / `Pool::put` (thread-local
+    /// lookup on every call).
+    Victim,
+    victim_pool::Pool<T>,
+    "victim-pool"
+);
 
 /// `victim_pool::Pool` through a per-thread `LocalHandle` (no thread-local
 /// lookup per call).
@@ -181,44 +194,13 @@ impl<T: Item> Peer<T> for VictimLocal<T> {
 
 // ------------------------------------------------------------ reference spec
 
-/// The mutex reference specification (`victim-pool-reference`): the same
-/// Go semantics without any tuning, for scale.
-pub struct Reference<T>(pub victim_pool_reference::Pool<T>, NewFn<T>);
-
-impl<T: Item> Peer<T> for Reference<T> {
-    const NAME: &'static str = "reference spec (mutex)";
-    const HAS_TRY_GET: bool = true;
-    const CAN_DISCARD: bool = true;
-    type Cx<'a> = ();
-    type Held<'a> = T;
-    fn build(new_fn: NewFn<T>) -> Self {
-        let f = new_fn.clone();
-        Self(victim_pool_reference::Pool::new(move || f()), new_fn)
-    }
-    fn cx(&self) {}
-    #[inline]
-    fn get(&self, _: &()) -> T {
-        self.0.get()
-    }
-    #[inline]
-    fn try_get(&self, _: &()) -> Option<T> {
-        self.0.try_get()
-    }
-    #[inline]
-    fn put(&self, _: &(), held: T) {
-        self.0.put(held)
-    }
-    fn discard(&self, held: T) {
-        drop(held)
-    }
-    fn fresh(&self, _: &()) -> T {
-        (self.1)()
-    }
-    #[inline]
-    fn touch(held: &mut T) {
-        held.touch()
-    }
-}
+go_api_peer!(
+    /// The mutex reference specification (`victim-pool-reference`): the
+    /// same Go semantics without any tuning, for scale.
+    Reference,
+    victim_pool_reference::Pool<T>,
+    "reference spec (mutex)"
+);
 
 // ------------------------------------------------------- thread-local bound
 
