@@ -35,7 +35,7 @@ use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
 use crate::sync::{
-    fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, CHAIN_FIRST_SEGMENT,
+    before_chain_allocation, fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, CHAIN_FIRST_SEGMENT,
     CHAIN_SEGMENT_LIMIT,
 };
 
@@ -52,6 +52,7 @@ struct Segment<T> {
 
 impl<T> Segment<T> {
     fn allocate(capacity: usize, prev: *mut Segment<T>) -> *mut Segment<T> {
+        before_chain_allocation();
         Box::into_raw(Box::new(Segment {
             ring: PoolDequeue::ring(capacity, 0),
             next: AtomicPtr::new(ptr::null_mut()),

@@ -6,6 +6,8 @@ pub mod chain;
 #[cfg(feature = "chaos")]
 mod chaos;
 pub mod dequeue;
+#[cfg(feature = "fault-injection")]
+pub mod fault_injection;
 mod pool;
 mod slot_marks;
 mod stats;

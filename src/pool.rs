@@ -597,7 +597,7 @@ impl<T> PoolShared<T> {
         // will see our claim and our swaps in its next operation. A slot
         // whose bucket we do not see after this fence belongs to a thread
         // whose first operation will see them too.
-        heavy_fence();
+        let _fenced = heavy_fence();
         let all = self.locals();
         let mut dropped = Vec::new();
         let pins: Vec<usize> = all

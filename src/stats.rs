@@ -81,6 +81,14 @@ pub struct PoolStats {
     pub cleanup_drops: u64,
     /// Cleanups run on this pool.
     pub cleanups: u64,
+    /// Cleanups whose heavy fence the kernel refused: they completed in the
+    /// fail-closed way (no private item rotated by them, nothing freed until
+    /// a later fence succeeds; DESIGN.md §6.4).
+    pub fence_failures: u64,
+    /// Cleanups of this pool during which dropping a released item panicked
+    /// (the panic went on to the caller, or was reported by
+    /// [`Sweeper`](crate::Sweeper); the other items were still dropped).
+    pub cleanup_panics: u64,
     /// Thread slots allocated (one per thread id ever used, rounded up to
     /// a bucket).
     pub slots: usize,

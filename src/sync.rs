@@ -207,23 +207,23 @@ mod membarrier {
         STATE.load(Ordering::Relaxed) == AVAILABLE
     }
 
-    /// Issues the process-wide barrier; false when membarrier is unavailable
-    /// (then every light fence is a real `SeqCst` fence instead).
-    pub(crate) fn barrier() -> bool {
+    /// Issues the process-wide barrier. `None` when membarrier is not in
+    /// use (then every light fence is a real `SeqCst` fence instead);
+    /// `Some(false)` when the kernel refused it.
+    pub(crate) fn barrier() -> Option<bool> {
         if !available() {
-            return false;
+            return None;
         }
-        // A registered process gets no error here, with one exception: a
-        // child of `fork` may start with the registration cleared (it is
-        // per address space), so register again and retry once. If that
-        // still fails the light fences would be unfenced: stop here.
-        let fenced = membarrier(CMD_PRIVATE_EXPEDITED)
-            || (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) && membarrier(CMD_PRIVATE_EXPEDITED));
-        assert!(
-            fenced,
-            "membarrier(PRIVATE_EXPEDITED) failed after a successful registration"
-        );
-        true
+        // A registered process gets no error here but two: a child of
+        // `fork` may start with the registration cleared (it is per address
+        // space), so register again and retry once; and the expedited path
+        // may fail with ENOMEM, or EPERM under a seccomp filter installed
+        // after start-up. The caller must then not rely on the fence.
+        Some(
+            membarrier(CMD_PRIVATE_EXPEDITED)
+                || (membarrier(CMD_REGISTER_PRIVATE_EXPEDITED)
+                    && membarrier(CMD_PRIVATE_EXPEDITED)),
+        )
     }
 }
 
@@ -246,13 +246,43 @@ pub(crate) fn light_fence() {
     fence(Ordering::SeqCst);
 }
 
+/// The heavy fence could not be issued: the kernel refused `membarrier`
+/// (or a test injected that refusal). Light fences executed by other threads
+/// are then *not* ordered with anything this thread did: the caller must not
+/// rely on seeing their stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FenceFailed;
+
 /// The rare side of the asymmetric fence pair (pairs with every
-/// [`light_fence`]): after it returns, every light fence executed by any
-/// thread is ordered with it as if both were `SeqCst` fences.
-pub(crate) fn heavy_fence() {
+/// [`light_fence`]): after it returns `Ok`, every light fence executed by any
+/// thread is ordered with it as if both were `SeqCst` fences. It never
+/// unwinds: a failure is returned, and the caller must fail closed
+/// (DESIGN.md §6.4).
+#[must_use = "a failed heavy fence orders nothing: the caller must fail closed"]
+pub(crate) fn heavy_fence() -> Result<(), FenceFailed> {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault_injection::should_fail(crate::fault_injection::Fault::HeavyFence) {
+        // Still a fence for this thread: the injected failure only takes
+        // away the guarantee about the other threads.
+        fence(Ordering::SeqCst);
+        return Err(FenceFailed);
+    }
     #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
-    if membarrier::barrier() {
-        return;
+    match membarrier::barrier() {
+        Some(true) => return Ok(()),
+        Some(false) => return Err(FenceFailed),
+        None => {}
     }
     fence(Ordering::SeqCst);
+    Ok(())
+}
+
+/// Called before the core allocates a chain or a segment: the point where a
+/// test can make that allocation panic (feature `fault-injection`).
+#[inline]
+pub(crate) fn before_chain_allocation() {
+    #[cfg(feature = "fault-injection")]
+    if crate::fault_injection::should_fail(crate::fault_injection::Fault::ChainAllocation) {
+        panic!("victim-pool fault injection: chain allocation failed");
+    }
 }
