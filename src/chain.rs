@@ -118,19 +118,35 @@ impl<T> PoolChain<T> {
     /// Single producer: no other thread may run `push_head`, `pop_head`,
     /// `reclaim` or `len` on this chain concurrently.
     pub(crate) unsafe fn push_head(&self, value: T) {
+        // SAFETY: forwarded (caller contract).
+        unsafe { self.push_head_from(&mut Some(value)) }
+    }
+
+    /// Moves the value in `carried` (if any) to the head, growing the chain
+    /// when the head is full. The value leaves `carried` only once it has a
+    /// slot: if allocating a new segment panics, it is still in `carried`
+    /// (the pool drops it after the operation has ended).
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    pub(crate) unsafe fn push_head_from(&self, carried: &mut Option<T>) {
+        let Some(value) = carried.take() else {
+            return;
+        };
         // SAFETY: producer-only cell; we are the producer (caller contract).
         let head = self.head.with(|head| unsafe { *head });
-        let value = if head.is_null() {
-            value
-        } else {
+        if !head.is_null() {
             // SAFETY:
             // - `head` is live: only the producer frees, and never the head;
             // - we are the ring's single producer.
             match unsafe { (*head).ring.push_head(value) } {
                 Ok(()) => return,
-                Err(value) => value,
+                Err(value) => *carried = Some(value),
             }
-        };
+        } else {
+            *carried = Some(value);
+        }
         let capacity = if head.is_null() {
             CHAIN_FIRST_SEGMENT
         } else {
@@ -138,11 +154,14 @@ impl<T> PoolChain<T> {
             let previous = unsafe { (*head).ring.capacity() };
             (previous * 2).min(CHAIN_SEGMENT_LIMIT)
         };
+        // May panic (fault injection); the value is still in `carried`.
         let segment = Segment::allocate(capacity, head);
-        // SAFETY:
-        // - `segment` is fresh and unpublished: we are its only user.
-        let pushed = unsafe { (*segment).ring.push_head(value) };
-        debug_assert!(pushed.is_ok(), "a fresh segment has room");
+        if let Some(value) = carried.take() {
+            // SAFETY:
+            // - `segment` is fresh and unpublished: we are its only user.
+            let pushed = unsafe { (*segment).ring.push_head(value) };
+            debug_assert!(pushed.is_ok(), "a fresh segment has room");
+        }
         // SAFETY: producer-only cells (caller contract).
         self.head.with_mut(|h| unsafe { *h = segment });
         if head.is_null() {

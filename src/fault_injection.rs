@@ -93,3 +93,41 @@ pub(crate) fn should_fail(fault: Fault) -> bool {
     }
     failing
 }
+
+/// Stall points: `stall_next_slow_get` makes the next Get that reaches the
+/// slow path (its private slot empty) wait inside its operation, pinned,
+/// until `release_stall`; lets a test hold a thread inside an operation
+/// (for example across a `fork` or a cleanup).
+static STALL: AtomicU64 = AtomicU64::new(0);
+const STALL_ARMED: u64 = 1;
+const STALL_WAITING: u64 = 2;
+
+/// Arms the stall point (see [`stalled`]).
+pub fn stall_next_slow_get() {
+    STALL.store(STALL_ARMED, Ordering::SeqCst);
+}
+
+/// True while a thread waits at the stall point, inside its operation.
+pub fn stalled() -> bool {
+    STALL.load(Ordering::SeqCst) == STALL_WAITING
+}
+
+/// Lets the stalled thread go on (and disarms the stall point).
+pub fn release_stall() {
+    STALL.store(0, Ordering::SeqCst);
+}
+
+/// The stall point, inside Get's slow path. Called by the core.
+pub(crate) fn stall_point() {
+    if STALL.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    if STALL
+        .compare_exchange(STALL_ARMED, STALL_WAITING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+    {
+        while STALL.load(Ordering::SeqCst) == STALL_WAITING {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}

@@ -8,6 +8,7 @@ mod chaos;
 pub mod dequeue;
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
+mod fork;
 mod pool;
 mod slot_marks;
 mod stats;

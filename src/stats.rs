@@ -89,6 +89,11 @@ pub struct PoolStats {
     /// (the panic went on to the caller, or was reported by
     /// [`Sweeper`](crate::Sweeper); the other items were still dropped).
     pub cleanup_panics: u64,
+    /// Batches of unlinked chains waiting for their grace period (a thread
+    /// that stays inside one operation holds back the batches retired
+    /// meanwhile; their items are already released, only the chains' memory
+    /// waits). Normally 0.
+    pub retired_waiting: usize,
     /// Thread slots allocated (one per thread id ever used, rounded up to
     /// a bucket).
     pub slots: usize,

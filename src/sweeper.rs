@@ -1,7 +1,10 @@
 //! A background thread that runs [`cleanup_all`] on an interval: the
 //! stand-in for Go's GC cadence.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pool::cleanup_all;
@@ -9,6 +12,12 @@ use crate::sync::thread;
 
 /// Runs [`cleanup_all`](crate::cleanup_all) every `interval` on a
 /// background thread until dropped (dropping stops and joins it).
+///
+/// A `T::drop` that panics during a round neither stops the sweeper nor
+/// keeps the other pools of that round from being cleaned: the panic is
+/// printed by the panic hook as usual, counted in the pool's
+/// [`PoolStats::cleanup_panics`](crate::PoolStats::cleanup_panics) and in
+/// [`Sweeper::panics`], and the next round runs on time.
 ///
 /// ```
 /// use std::time::Duration;
@@ -20,6 +29,11 @@ use crate::sync::thread;
 pub struct Sweeper {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
+    /// Rounds in which a released item's drop panicked.
+    panics: Arc<AtomicU64>,
+    /// The process that spawned the thread: a child of `fork` has no such
+    /// thread to join.
+    spawned_in: u32,
 }
 
 impl Sweeper {
@@ -35,11 +49,13 @@ impl Sweeper {
             "Sweeper::spawn: interval must be non-zero"
         );
         let (stop, stopped) = mpsc::channel::<()>();
+        let panics = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&panics);
         let thread = thread::Builder::new()
             .name("victim-pool-sweeper".into())
             .spawn(move || loop {
                 match stopped.recv_timeout(interval) {
-                    Err(RecvTimeoutError::Timeout) => cleanup_all(),
+                    Err(RecvTimeoutError::Timeout) => Self::round(&counted),
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
             })
@@ -47,13 +63,38 @@ impl Sweeper {
         Self {
             stop: Some(stop),
             thread: Some(thread),
+            panics,
+            spawned_in: std::process::id(),
         }
+    }
+
+    /// One `cleanup_all`; a panic is counted, not propagated.
+    fn round(panics: &AtomicU64) {
+        // MUTANT (verification/) `cleanup_panic_stops_sweep`: the old
+        // sweeper died with the first panic.
+        if cfg!(victim_pool_mutant = "cleanup_panic_stops_sweep") {
+            cleanup_all();
+            return;
+        }
+        if catch_unwind(AssertUnwindSafe(cleanup_all)).is_err() {
+            panics.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Rounds so far in which dropping a released item panicked.
+    pub fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Sweeper {
     fn drop(&mut self) {
         drop(self.stop.take());
+        if std::process::id() != self.spawned_in {
+            // A child of `fork`: the thread stayed in the parent.
+            core::mem::forget(self.thread.take());
+            return;
+        }
         if let Some(thread) = self.thread.take() {
             // A panic in the sweeper came from a `T::drop`; it was already
             // reported on that thread.

@@ -23,7 +23,7 @@ use crate::sync::{fast_thread_local, global, lazy_thread_local, lock, Mutex};
 /// Sentinel for "this thread holds no lease".
 const NO_ID: usize = usize::MAX;
 
-struct IdAllocator {
+pub(crate) struct IdAllocator {
     /// Ids below this have been handed out at least once.
     next: usize,
     /// Returned ids, smallest first.
@@ -92,6 +92,25 @@ impl Drop for IdLease {
         });
         lock(&ALLOCATOR).free.push(Reverse(self.id));
     }
+}
+
+/// Locks the allocator (for the fork handlers, which hold it across a fork).
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) fn lock_allocator() -> crate::sync::MutexGuard<'static, IdAllocator> {
+    lock(&ALLOCATOR)
+}
+
+/// The ids leased at this moment by threads other than the calling one
+/// (sorted). In a fork's child handler: the ids of the threads that did not
+/// survive the fork. They are never returned to the allocator (their
+/// threads never exit here), so they are never leased again.
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) fn leased_by_other_threads(allocator: &IdAllocator) -> Vec<usize> {
+    let own = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
+    let free: std::collections::HashSet<usize> = allocator.free.iter().map(|id| id.0).collect();
+    (0..allocator.next)
+        .filter(|id| *id != own && !free.contains(id))
+        .collect()
 }
 
 /// Drops this thread's lease now instead of at thread exit.

@@ -1,0 +1,387 @@
+//! The state behind a [`Pool`](super::Pool): slot buckets, the slot index,
+//! and Go's Get and Put as operations of one slot's owner.
+
+use core::ptr;
+
+use crossbeam_utils::CachePadded;
+
+use super::cleanup::CleanupState;
+use super::slot::{Local, Pinned};
+use crate::chain::PoolChain;
+use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
+use crate::stats::Event;
+use crate::sync::{before_chain_allocation, init_fences, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
+
+pub(super) type NewFn<T> = Box<dyn Fn() -> T + Send + Sync>;
+pub(super) type ResetFn<T> = Box<dyn Fn(&mut T) + Send + Sync>;
+
+/// Configuration shared by every slot.
+pub(super) struct Hooks<T> {
+    pub(super) new_fn: Option<NewFn<T>>,
+    pub(super) reset: Option<ResetFn<T>>,
+    pub(super) max_per_thread: Option<usize>,
+}
+
+/// The state behind a [`Pool`](super::Pool).
+pub(super) struct PoolShared<T> {
+    /// Bucket `b`: null or a leaked `Box<[CachePadded<Local<T>>]>` of `2^b`
+    /// slots. Installed once by CAS (Release; loads are Acquire), freed only
+    /// with the pool.
+    buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
+    /// One past the highest allocated slot. Raised (Release, `fetch_max`)
+    /// before a bucket is installed; read (Acquire) by scans.
+    pub(super) slot_count: AtomicUsize,
+    /// Which slots' chains may hold items (DESIGN.md §5, "The slot index").
+    pub(super) marks: SlotMarks,
+    /// Cleanup's own state; the mutex also serialises cleanups.
+    pub(super) cleanup_state: Mutex<CleanupState<T>>,
+    /// Statistics written by cleanup (`fetch_add`), read Relaxed by
+    /// `stats`: cleanups run, items they dropped, heavy fences the kernel
+    /// refused, cleanups whose drops panicked.
+    pub(super) cleanups: AtomicU64,
+    pub(super) cleanup_drops: AtomicU64,
+    pub(super) fence_failures: AtomicU64,
+    pub(super) cleanup_panics: AtomicU64,
+    pub(super) hooks: Hooks<T>,
+}
+
+// SAFETY: `T`s move between threads through the slots (`T: Send`); every
+// shared field is atomic or guarded by the protocols in DESIGN.md; the hooks
+// are `Send + Sync` closures.
+unsafe impl<T: Send> Send for PoolShared<T> {}
+// SAFETY: as for `Send`; `&PoolShared` never hands out `&T` to another
+// thread (only `Pool::snapshot`, under `&mut Pool`, reads items in place).
+unsafe impl<T: Send> Sync for PoolShared<T> {}
+
+impl<T> PoolShared<T> {
+    pub(super) fn new(hooks: Hooks<T>) -> Self {
+        init_fences();
+        Self {
+            buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            slot_count: AtomicUsize::new(0),
+            marks: SlotMarks::new(),
+            cleanup_state: Mutex::new(CleanupState::new()),
+            cleanups: AtomicU64::new(0),
+            cleanup_drops: AtomicU64::new(0),
+            fence_failures: AtomicU64::new(0),
+            cleanup_panics: AtomicU64::new(0),
+            hooks,
+        }
+    }
+
+    /// Slot `id`, if its bucket exists.
+    #[inline]
+    pub(super) fn existing_local(&self, id: usize) -> Option<&Local<T>> {
+        let (bucket, index) = bucket_of(id);
+        // Acquire pairs with the Release CAS in `allocate_bucket`: the
+        // slots' initialisation is visible.
+        let slots = self.buckets[bucket].load(Ordering::Acquire);
+        if slots.is_null() {
+            return None;
+        }
+        // SAFETY:
+        // - a non-null bucket is a live allocation of `2^bucket` slots
+        //   (freed only with the pool), and `index < 2^bucket`.
+        Some(unsafe { &*slots.add(index) })
+    }
+
+    /// Slot `id`, allocating its bucket on first use.
+    #[inline]
+    pub(super) fn local(&self, id: usize) -> &Local<T> {
+        match self.existing_local(id) {
+            Some(local) => local,
+            None => self.allocate_bucket(id),
+        }
+    }
+
+    #[cold]
+    fn allocate_bucket(&self, id: usize) -> &Local<T> {
+        let (bucket, index) = bucket_of(id);
+        // The index first: whoever sees the bucket finds its marks too.
+        self.marks.ensure(bucket);
+        // Raise `slot_count` before the bucket can be seen: every thread that
+        // uses one of its slots (whether it installs the bucket or finds it
+        // installed) then happens-after the raise, so scans and cleanup
+        // cover every slot in use.
+        self.slot_count
+            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
+        let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
+            .map(|_| CachePadded::new(Local::new()))
+            .collect();
+        let fresh = Box::into_raw(fresh) as *mut CachePadded<Local<T>>;
+        // Release pairs with the Acquire load in `existing_local`.
+        let slots = match self.buckets[bucket].compare_exchange(
+            ptr::null_mut(),
+            fresh,
+            Ordering::Release,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(installed) => {
+                // SAFETY: `fresh` was never published; we own it.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(fresh, 1 << bucket)) });
+                installed
+            }
+        };
+        // SAFETY: as in `existing_local`.
+        unsafe { &*slots.add(index) }
+    }
+
+    pub(super) fn stats(&self) -> crate::stats::PoolStats {
+        let mut stats = crate::stats::PoolStats {
+            cleanups: self.cleanups.load(Ordering::Relaxed),
+            cleanup_drops: self.cleanup_drops.load(Ordering::Relaxed),
+            fence_failures: self.fence_failures.load(Ordering::Relaxed),
+            cleanup_panics: self.cleanup_panics.load(Ordering::Relaxed),
+            slots: self.slot_count.load(Ordering::Relaxed),
+            retired_waiting: crate::sync::lock(&self.cleanup_state).waiting(),
+            ..Default::default()
+        };
+        for local in self.locals().into_iter().flatten() {
+            stats.add_slot(&local.stats);
+        }
+        stats
+    }
+
+    /// Every slot below `slot_count`, indexed by id (`None` where its
+    /// bucket is not allocated).
+    pub(super) fn locals(&self) -> Vec<Option<&Local<T>>> {
+        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
+        let count = self.slot_count.load(Ordering::Acquire);
+        (0..count).map(|id| self.existing_local(id)).collect()
+    }
+
+    /// The slots whose `mark` chain may hold items, in Go's order: `first`,
+    /// `first + 1`, … wrapping.
+    fn marked_slots(&self, mark: Mark, first: usize) -> impl Iterator<Item = (usize, &Local<T>)> {
+        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
+        let count = self.slot_count.load(Ordering::Acquire);
+        self.marks
+            .marked_from(mark, first, count)
+            .filter_map(move |id| Some((id, self.existing_local(id)?)))
+    }
+
+    /// Go's Get without New, as slot `id`.
+    #[inline]
+    pub(super) fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
+        #[cfg(feature = "chaos")]
+        if crate::chaos::one_in_four() {
+            local.stats.record(Event::Miss);
+            return None;
+        }
+        let mut pin = local.enter();
+        // 1. Own private (caught up with missed cleanups by `enter`).
+        let private = pin
+            .with_owned(|owned, _| owned.private.take())
+            .flatten();
+        let (found, event) = match private {
+            Some(value) => (Some(value), Event::PrivateHit),
+            None => self.get_slow(&mut pin, id),
+        };
+        local.stats.record(event);
+        // Ends the operation, then drops what the catch-up released.
+        drop(pin);
+        found
+    }
+
+    /// Steps 2–4 of Get, inside the caller's pin. Nothing here can unwind
+    /// (no allocation, no user code) once an item is in hand.
+    #[inline(never)]
+    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
+        #[cfg(feature = "fault-injection")]
+        crate::fault_injection::stall_point();
+        // 2. Own shared, at the head (most recently put).
+        // Acquire: we installed it ourselves, but a previous owner of this
+        // slot may have (its last access happened-before via the id lease).
+        let shared = pin.local.shared.load(Ordering::Acquire);
+        if !shared.is_null() {
+            // SAFETY:
+            // - the chain stays allocated while we are pinned (retired
+            //   chains are freed only after every pinned op has ended);
+            // - we own slot `id`, so we are its only producer.
+            if let Some(value) = unsafe { (*shared).pop_head() } {
+                // That may have been the last one: keep the index exact for
+                // a Get that follows ours.
+                // SAFETY: as above (we are the producer).
+                if unsafe { (*shared).is_empty() } {
+                    self.marks.clear(Mark::Shared, id);
+                }
+                return (Some(value), Event::SharedHit);
+            }
+        }
+        // Our chain is empty (only we push to it): unmark it for thieves.
+        self.marks.clear(Mark::Shared, id);
+        // 3. Other threads' shared, at the tail, starting after our slot.
+        for (other_id, other) in self.marked_slots(Mark::Shared, id + 1) {
+            if other_id == id {
+                continue;
+            }
+            #[cfg(not(victim_pool_mutant = "steal_from_head"))]
+            let stolen = Self::pop_tail_of(&other.shared);
+            // MUTANT (verification/): steals the newest item, at the head.
+            #[cfg(victim_pool_mutant = "steal_from_head")]
+            let stolen = {
+                let chain = other.shared.load(Ordering::Acquire);
+                // SAFETY: none; the mutant breaks the single-producer
+                // contract of the other slot's chain on purpose.
+                (!chain.is_null())
+                    .then(|| unsafe { (*chain).pop_head() })
+                    .flatten()
+            };
+            if let Some(value) = stolen {
+                return (Some(value), Event::StealHit);
+            }
+        }
+        // MUTANT (verification/): never looks at the victim generation.
+        if cfg!(victim_pool_mutant = "get_skips_victim") {
+            return (None, Event::Miss);
+        }
+        // 4. The victim: own private, then every slot's shared tail from ours.
+        if let Some(value) = pin
+            .with_owned(|owned, _| owned.victim_private.take())
+            .flatten()
+        {
+            return (Some(value), Event::VictimHit);
+        }
+        match self
+            .marked_slots(Mark::Victim, id)
+            .find_map(|(_, local)| Self::pop_tail_of(&local.victim))
+        {
+            Some(value) => (Some(value), Event::VictimHit),
+            None => (None, Event::Miss),
+        }
+    }
+
+    /// Go's Get with New, as slot `id`: New runs after the operation has
+    /// ended, so it may use the pool itself.
+    #[inline]
+    pub(super) fn get_or_new(&self, local: &Local<T>, id: usize) -> T {
+        if let Some(value) = self.get_in(local, id) {
+            return value;
+        }
+        let Some(new_fn) = &self.hooks.new_fn else {
+            panic!("Pool::get on a pool built without new_fn; use Pool::try_get");
+        };
+        local.stats.record(Event::NewCall);
+        new_fn()
+    }
+
+    fn pop_tail_of(chain: &AtomicPtr<PoolChain<T>>) -> Option<T> {
+        // Acquire pairs with the Release that installed the chain (owner's
+        // CAS or cleanup's swap).
+        let chain = chain.load(Ordering::Acquire);
+        if chain.is_null() {
+            return None;
+        }
+        // SAFETY: the caller is pinned, so the chain is not freed before the
+        // pin ends (DESIGN.md §6.2, grace periods).
+        unsafe { (*chain).pop_tail() }
+    }
+
+    /// Go's Put, as the owner of `local`. The reset hook has already run.
+    #[inline]
+    pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
+        local.stats.record(Event::Put);
+        #[cfg(feature = "chaos")]
+        if crate::chaos::one_in_four() {
+            local.stats.record(Event::ChaosDrop);
+            drop(value);
+            return;
+        }
+        let mut pin = local.enter();
+        // From here the item lives in the pin's leftovers until it lands in
+        // the pool: if the Put drops it or unwinds, it is dropped after the
+        // operation has ended.
+        pin.leftovers.carried = Some(value);
+        let bound = self.hooks.max_per_thread;
+        let held = pin
+            .with_owned(|owned, leftovers| {
+                if owned.private.is_none() && bound != Some(0) {
+                    owned.private = leftovers.carried.take();
+                }
+                usize::from(owned.private.is_some())
+            })
+            .unwrap_or(0);
+        if pin.leftovers.carried.is_some() {
+            self.put_shared(&mut pin, id, held);
+        }
+        // Ends the operation, then drops what it released or refused.
+        drop(pin);
+    }
+
+    /// Put's overflow path: the slot's shared chain, or a refusal at the
+    /// bound (the item stays in the leftovers).
+    #[inline(never)]
+    fn put_shared(&self, pin: &mut Pinned<'_, T>, id: usize, mut held: usize) {
+        let local = pin.local;
+        let mut shared = local.shared.load(Ordering::Acquire);
+        if let Some(bound) = self.hooks.max_per_thread {
+            if !shared.is_null() {
+                // SAFETY: pinned, and we are the chain's producer (get_slow).
+                held += unsafe { (*shared).len() };
+            }
+            if held >= bound {
+                local.stats.record(Event::BoundDrop);
+                // MUTANT (verification/) `drop_inside_operation`: the old
+                // code dropped the refused item here, inside the operation.
+                #[cfg(victim_pool_mutant = "drop_inside_operation")]
+                drop(pin.leftovers.carried.take());
+                return;
+            }
+        }
+        if shared.is_null() {
+            before_chain_allocation();
+            let fresh = Box::into_raw(Box::new(PoolChain::empty()));
+            // Only the owner installs chains, so this cannot fail while a
+            // cleanup's swap can only turn null into null. A CAS rather than
+            // a store keeps every write to `shared` a read-modify-write,
+            // which loom models soundly (tokio-rs/loom#254: a plain store
+            // racing an RMW). Release pairs with the Acquire loads of
+            // thieves and cleanup's swap.
+            shared = match local.shared.compare_exchange(
+                ptr::null_mut(),
+                fresh,
+                Ordering::Release,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => fresh,
+                Err(installed) => {
+                    // SAFETY: `fresh` was never published.
+                    drop(unsafe { Box::from_raw(fresh) });
+                    installed
+                }
+            };
+        }
+        // SAFETY: pinned (the chain outlives the op) and we own the slot,
+        // so we are the chain's single producer. `push_head_from` takes the
+        // item only once it has room for it, so a panicking segment
+        // allocation leaves it in the leftovers.
+        unsafe { (*shared).push_head_from(&mut pin.leftovers.carried) };
+        // After the push, so a thief that sees the mark sees the item.
+        self.marks.set(Mark::Shared, id);
+    }
+}
+
+impl<T> Drop for PoolShared<T> {
+    fn drop(&mut self) {
+        let buckets: Vec<Box<[CachePadded<Local<T>>]>> = self
+            .buckets
+            .iter()
+            .enumerate()
+            .filter_map(|(bucket, slots)| {
+                let slots = slots.load(Ordering::Relaxed);
+                // SAFETY:
+                // - installed by `allocate_bucket` from a boxed slice of
+                //   `2^bucket` slots, taken back only here, once;
+                // - `&mut self`: no operation is in progress.
+                (!slots.is_null()).then(|| unsafe {
+                    Box::from_raw(ptr::slice_from_raw_parts_mut(slots, 1 << bucket))
+                })
+            })
+            .collect();
+        // Taken back first, dropped after: if a `T::drop` panics, the `Vec`
+        // still drops the other buckets. `Local::drop` leaks the contents of
+        // a slot frozen inside an operation by a `fork`.
+        drop(buckets);
+    }
+}
