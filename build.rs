@@ -15,6 +15,11 @@ const MUTANTS: &[&str] = &[
     "get_skips_victim",
     "steal_from_head",
     "cleanup_frees_victim_early",
+    "drop_inside_operation",
+    "fence_failure_unwinds",
+    "cleanup_panic_stops_sweep",
+    "snapshot_clones_under_lock",
+    "fork_pins_block",
 ];
 
 fn main() {

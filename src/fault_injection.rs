@@ -123,7 +123,12 @@ pub(crate) fn stall_point() {
         return;
     }
     if STALL
-        .compare_exchange(STALL_ARMED, STALL_WAITING, Ordering::SeqCst, Ordering::SeqCst)
+        .compare_exchange(
+            STALL_ARMED,
+            STALL_WAITING,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        )
         .is_ok()
     {
         while STALL.load(Ordering::SeqCst) == STALL_WAITING {

@@ -37,7 +37,9 @@ impl LostThreads {
 mod imp {
     use std::cell::RefCell;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Mutex, MutexGuard, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+    use std::sync::{
+        Mutex, MutexGuard, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    };
 
     use super::LostThreads;
     use crate::pool::{lock_registry, Registry};

@@ -239,7 +239,8 @@ impl<T> PoolShared<T> {
         #[cfg(victim_pool_mutant = "fence_failure_unwinds")]
         let fenced = {
             let _unlinked_freed_on_unwind = &unlinked;
-            heavy_fence().expect("membarrier(PRIVATE_EXPEDITED) failed after a successful registration");
+            heavy_fence()
+                .expect("membarrier(PRIVATE_EXPEDITED) failed after a successful registration");
             true
         };
         let all = self.locals();
@@ -284,16 +285,22 @@ impl<T> PoolShared<T> {
             // whose own fence failed: an operation that could hold one of
             // their chains either shows as active in these pins or began
             // after this fence, when the chain was already unlinked.
-            for batch in state.retired.iter_mut().filter(|batch| batch.pins.is_none()) {
+            for batch in state
+                .retired
+                .iter_mut()
+                .filter(|batch| batch.pins.is_none())
+            {
                 batch.pins = Some(pins.clone());
             }
         }
-        state.retired.push(Retired {
-            pins: fenced.then_some(pins),
-            chains: unlinked,
-            fork_generation: generation,
-            drained: false,
-        });
+        if !unlinked.is_empty() {
+            state.retired.push(Retired {
+                pins: fenced.then_some(pins),
+                chains: unlinked,
+                fork_generation: generation,
+                drained: false,
+            });
+        }
         let ready = take_ready(&mut state.retired, &all, &lost, generation);
         // Batches that must wait still give their items back now: only
         // freeing the chains needs the grace period.
@@ -359,24 +366,28 @@ fn take_ready<T>(
     lost: &fork::LostThreads,
     generation: u64,
 ) -> Vec<Retired<T>> {
-    let (ready, waiting): (Vec<_>, Vec<_>) = core::mem::take(retired).into_iter().partition(|batch| {
-        let Some(pins) = &batch.pins else {
-            return false;
-        };
-        pins.iter().zip(locals).enumerate().all(|(id, (&pin, local))| {
-            // Acquire pairs with the owner's Release on entry and exit: its
-            // use of the chains happened-before we free them.
-            // MUTANT (verification/) `cleanup_frees_victim_early`: skips the
-            // grace period.
-            pin & ACTIVE == 0
+    let (ready, waiting): (Vec<_>, Vec<_>) =
+        core::mem::take(retired).into_iter().partition(|batch| {
+            let Some(pins) = &batch.pins else {
+                return false;
+            };
+            pins.iter()
+                .zip(locals)
+                .enumerate()
+                .all(|(id, (&pin, local))| {
+                    // Acquire pairs with the owner's Release on entry and exit: its
+                    // use of the chains happened-before we free them.
+                    // MUTANT (verification/) `cleanup_frees_victim_early`: skips the
+                    // grace period.
+                    pin & ACTIVE == 0
                 || cfg!(victim_pool_mutant = "cleanup_frees_victim_early")
                 || local.is_some_and(|local| local.pin.load(Ordering::Acquire) != pin)
                 // MUTANT (verification/) `fork_pins_block`: the pin of a
                 // thread lost to the fork blocks every later batch.
                 || (lost.contains(id) && batch.fork_generation == generation
                     && !cfg!(victim_pool_mutant = "fork_pins_block"))
-        })
-    });
+                })
+        });
     *retired = waiting;
     ready
 }

@@ -26,9 +26,9 @@ use crate::sync::Ordering;
 use crate::thread_id::{self, Lease};
 
 pub use cleanup::Released;
+use registry::Sweep;
 pub use registry::{cleanup_all, release_thread_slot};
 pub(crate) use registry::{lock_registry, Registry};
-use registry::Sweep;
 use shared::{Hooks, PoolShared};
 use slot::{assert_outside_operation, Local};
 
@@ -310,13 +310,19 @@ impl<T> Pool<T> {
         }
         shared.freeze();
         let thaw = Thaw(shared);
-        let slots = shared
-            .locals()
-            .into_iter()
-            .enumerate()
-            .filter_map(|(slot, local)| Some(snapshot_slot(slot, local?)))
-            .filter(SlotSnapshot::holds_anything)
-            .collect();
+        let slots = {
+            // MUTANT (verification/): the old code cloned under the cleanup
+            // lock, so a `clone` that cleaned this pool deadlocked.
+            #[cfg(victim_pool_mutant = "snapshot_clones_under_lock")]
+            let _held = crate::sync::lock(&shared.cleanup_state);
+            shared
+                .locals()
+                .into_iter()
+                .enumerate()
+                .filter_map(|(slot, local)| Some(snapshot_slot(slot, local?)))
+                .filter(SlotSnapshot::holds_anything)
+                .collect()
+        };
         let cleanups = shared.cleanups.load(Ordering::Relaxed);
         drop(thaw);
         PoolSnapshot { cleanups, slots }

@@ -10,7 +10,9 @@ use super::slot::{Local, Pinned};
 use crate::chain::PoolChain;
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
-use crate::sync::{before_chain_allocation, init_fences, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering};
+use crate::sync::{
+    before_chain_allocation, init_fences, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering,
+};
 
 pub(super) type NewFn<T> = Box<dyn Fn() -> T + Send + Sync>;
 pub(super) type ResetFn<T> = Box<dyn Fn(&mut T) + Send + Sync>;
@@ -171,9 +173,7 @@ impl<T> PoolShared<T> {
         }
         let mut pin = local.enter();
         // 1. Own private (caught up with missed cleanups by `enter`).
-        let private = pin
-            .with_owned(|owned, _| owned.private.take())
-            .flatten();
+        let private = pin.with_owned(|owned, _| owned.private.take()).flatten();
         let (found, event) = match private {
             Some(value) => (Some(value), Event::PrivateHit),
             None => self.get_slow(&mut pin, id),

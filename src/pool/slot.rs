@@ -14,7 +14,9 @@ use core::ptr;
 
 use crate::chain::PoolChain;
 use crate::stats::SlotStats;
-use crate::sync::{light_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{
+    light_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
+};
 
 /// Set in `Local::pin` while the owner is inside an operation.
 pub(super) const ACTIVE: usize = 1;

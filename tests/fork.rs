@@ -1,0 +1,196 @@
+//! `fork(2)` in a process that uses pools (DESIGN.md §6.5): the child
+//! inherits no held pool lock and no half-done cleanup; slots of threads
+//! that did not survive the fork are treated like exited threads', or
+//! quarantined if they were inside an operation, and never hold back what
+//! the child retires.
+
+#![cfg(all(target_os = "linux", not(feature = "chaos"), not(miri)))]
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
+
+use common::DropLedger;
+use victim_pool::Pool;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Forks; the child runs `child` (exit status 0 if it returns true, 1 if
+/// false, 2 if it panics, killed by SIGALRM if it hangs for 20 s) and never
+/// returns. The parent gets the child's wait status.
+fn fork_and_check(child: impl FnOnce() -> bool) -> i32 {
+    // SAFETY: `fork` has no memory-safety preconditions; the child only
+    // runs `child` and leaves with `_exit`, never returning into the test
+    // harness.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: `alarm` and `_exit` are async-signal-safe and touch no
+        // memory of ours.
+        unsafe { libc::alarm(20) };
+        let code = match catch_unwind(AssertUnwindSafe(child)) {
+            Ok(true) => 0,
+            Ok(false) => 1,
+            Err(_) => 2,
+        };
+        // SAFETY: as above.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    status
+}
+
+fn exited_ok(status: i32) -> bool {
+    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+}
+
+#[test]
+fn a_child_forked_while_no_operation_is_in_flight_works_normally() {
+    let _serial = serial();
+    let ledger = DropLedger::new(40);
+    let pool = Arc::new(Pool::builder().build());
+    for id in 0..20 {
+        pool.put(ledger.item(id));
+    }
+    // Another thread holds items in its own slot and stays alive, idle.
+    let (release, released) = mpsc::channel::<()>();
+    let (ready, is_ready) = mpsc::channel();
+    let idle = {
+        let (pool, ledger) = (pool.clone(), ledger.clone());
+        thread::spawn(move || {
+            for id in 20..40 {
+                pool.put(ledger.item(id));
+            }
+            ready.send(()).unwrap();
+            released.recv().unwrap();
+        })
+    };
+    is_ready.recv().unwrap();
+    let status = fork_and_check(|| {
+        // The idle thread does not exist here: its slot is released like
+        // an exited thread's. Two cleanups drop all 40 items.
+        pool.cleanup();
+        pool.cleanup();
+        let all_released = ledger.total_drops() == 40;
+        // And the pool works, from this thread and from new ones.
+        let fresh = DropLedger::new(2);
+        pool.put(fresh.item(0));
+        let mine = pool.try_get().map(|item| item.id) == Some(0);
+        let pool2 = pool.clone();
+        let fresh2 = fresh.clone();
+        let other = thread::spawn(move || {
+            pool2.put(fresh2.item(1));
+            pool2.try_get().map(|item| item.id) == Some(1)
+        })
+        .join()
+        .unwrap_or(false);
+        all_released && mine && other && pool.stats().retired_waiting == 0
+    });
+    release.send(()).unwrap();
+    idle.join().unwrap();
+    assert!(exited_ok(status), "child failed: wait status {status:#x}");
+}
+
+#[test]
+fn forks_while_other_threads_use_and_clean_pools_never_deadlock_the_child() {
+    let _serial = serial();
+    let pool = Arc::new(Pool::new(|| vec![0u8; 64]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|t| {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let buffers: Vec<_> = (0..1 + round % 20).map(|_| pool.get()).collect();
+                    for buffer in buffers {
+                        pool.put(buffer);
+                    }
+                    if (round + t) % 7 == 0 {
+                        pool.cleanup();
+                    }
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for _ in 0..40 {
+        let status = fork_and_check(|| {
+            // Batches retired before the fork and held by a thread that was
+            // inside an operation then stay (quarantined); none retired here
+            // is held back.
+            let inherited = pool.stats().retired_waiting;
+            // Whatever the other threads were doing at the fork: the pool
+            // works and cleanups complete (no inherited lock is held).
+            for _ in 0..50 {
+                let buffer = pool.get();
+                pool.put(buffer);
+            }
+            pool.cleanup();
+            victim_pool::cleanup_all();
+            pool.cleanup();
+            let fresh = Pool::new(|| 7u32);
+            fresh.put(fresh.get());
+            fresh.cleanup();
+            pool.stats().retired_waiting <= inherited
+        });
+        if !exited_ok(status) {
+            failures.push(status);
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    assert!(failures.is_empty(), "children failed: {failures:x?}");
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_slot_lost_inside_an_operation_is_quarantined_and_holds_back_nothing_retired_later() {
+    use victim_pool::fault_injection;
+
+    let _serial = serial();
+    let pool = Arc::new(Pool::builder().build());
+    // A thread stalls inside a Get: in the child it is gone mid-operation.
+    fault_injection::stall_next_slow_get();
+    let stuck = {
+        let pool = pool.clone();
+        thread::spawn(move || drop(pool.try_get()))
+    };
+    while !fault_injection::stalled() {
+        thread::yield_now();
+    }
+    let status = fork_and_check(|| {
+        let ledger = DropLedger::new(200);
+        let mut ok = true;
+        for round in 0..5 {
+            // Fresh items each round, so each cleanup retires a chain.
+            for id in round * 40..round * 40 + 40 {
+                pool.put(ledger.item(id));
+            }
+            pool.cleanup();
+            // The lost thread's pin (active for ever) holds nothing back.
+            ok &= pool.stats().retired_waiting == 0;
+        }
+        pool.cleanup();
+        pool.cleanup();
+        ok && ledger.total_drops() == 200
+    });
+    fault_injection::release_stall();
+    stuck.join().unwrap();
+    assert!(exited_ok(status), "child failed: wait status {status:#x}");
+}
