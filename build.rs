@@ -17,6 +17,7 @@ const MUTANTS: &[&str] = &[
     "cleanup_frees_victim_early",
     "drop_inside_operation",
     "fence_failure_unwinds",
+    "fence_failure_ignored",
     "cleanup_panic_stops_sweep",
     "snapshot_clones_under_lock",
     "fork_pins_block",

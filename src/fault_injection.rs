@@ -73,6 +73,11 @@ pub fn injected(fault: Fault) -> u64 {
     plan(fault).injected.load(Ordering::SeqCst)
 }
 
+/// True while `fault` is armed (has failures left).
+pub fn armed(fault: Fault) -> bool {
+    plan(fault).fail.load(Ordering::Relaxed) != 0
+}
+
 /// True when this occurrence of `fault` must fail. Called by the facade.
 pub(crate) fn should_fail(fault: Fault) -> bool {
     let plan = plan(fault);

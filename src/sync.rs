@@ -238,6 +238,13 @@ pub(crate) fn init_fences() {
 /// fence otherwise.
 #[inline(always)]
 pub(crate) fn light_fence() {
+    // Under loom with the heavy fence failing (fault injection), model the
+    // owners of a process whose membarrier was refused: compiler-only
+    // fences, which order nothing with other threads.
+    #[cfg(all(loom, feature = "fault-injection"))]
+    if crate::fault_injection::armed(crate::fault_injection::Fault::HeavyFence) {
+        return;
+    }
     #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
     if membarrier::available() {
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
@@ -262,9 +269,8 @@ pub(crate) struct FenceFailed;
 pub(crate) fn heavy_fence() -> Result<(), FenceFailed> {
     #[cfg(feature = "fault-injection")]
     if crate::fault_injection::should_fail(crate::fault_injection::Fault::HeavyFence) {
-        // Still a fence for this thread: the injected failure only takes
-        // away the guarantee about the other threads.
-        fence(Ordering::SeqCst);
+        // No fence at all: a refused barrier orders nothing, and the
+        // checkers (Miri, loom) must see a cleanup that relied on it race.
         return Err(FenceFailed);
     }
     #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]

@@ -231,8 +231,18 @@ impl<T> PoolShared<T> {
         // whose first operation will see them too. If the kernel refuses
         // it, we fail closed: the reads of `pin` below prove nothing, so we
         // touch no private field and free no chain (DESIGN.md §6.4).
-        #[cfg(not(victim_pool_mutant = "fence_failure_unwinds"))]
+        #[cfg(not(any(
+            victim_pool_mutant = "fence_failure_unwinds",
+            victim_pool_mutant = "fence_failure_ignored"
+        )))]
         let fenced = heavy_fence().is_ok();
+        // MUTANT (verification/): trusts a refused fence and rotates the
+        // private fields of slots that only look idle.
+        #[cfg(victim_pool_mutant = "fence_failure_ignored")]
+        let fenced = {
+            let _refused = heavy_fence();
+            true
+        };
         // MUTANT (verification/): the old code unwound out of a half-done
         // cleanup when the fence failed (claims left set, chains freed by
         // the unwind).

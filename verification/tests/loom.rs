@@ -348,3 +348,36 @@ fn pool_private_vs_cleanup() {
         finish_pool(pool, &ledger, got, 2);
     });
 }
+
+/// The same race with every heavy fence refused by the kernel (fault
+/// injection; the owners' light fences are then compiler-only, modelled as
+/// no fence): cleanup fails closed, touching no private field, so the owner
+/// and cleanup never race on `owned` and nothing is lost or doubled.
+#[test]
+fn pool_private_vs_cleanup_with_refused_fence() {
+    use victim_pool::fault_injection::{self, Fault};
+    fault_injection::inject(Fault::HeavyFence, 0, u64::MAX);
+    model("pool_private_vs_cleanup_with_refused_fence", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                pool.put(ledger.item(0));
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                pool.put(ledger.item(1));
+                victim_pool::release_thread_slot();
+            })
+        };
+        pool.cleanup();
+        pool.cleanup();
+        owner.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 2);
+    });
+    assert!(fault_injection::injected(Fault::HeavyFence) > 0);
+    fault_injection::clear();
+}
