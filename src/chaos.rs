@@ -1,4 +1,4 @@
-//! Chaos mode (cargo feature `chaos`): the analog of Go's race-detector
+//! Chaos mode (`PoolBuilder::chaos`): the analog of Go's race-detector
 //! behaviour, where `Put` drops one item in four. Here a Put drops its item
 //! and a Get ignores the pool, each with probability 1/4, so tests of code
 //! that uses a pool catch any reliance on what the pool holds. Never enable

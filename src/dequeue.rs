@@ -320,6 +320,7 @@ impl<T> PoolDequeue<T> {
 ///
 /// [`Pool::snapshot`]: crate::Pool::snapshot
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RingSnapshot<T> {
     /// The next index the producer writes.
     pub head: u32,

@@ -108,6 +108,7 @@ mod imp {
         // `LOST`.
         *LOST.lock().unwrap_or_else(PoisonError::into_inner) = lost;
         GENERATION.fetch_add(1, Ordering::Relaxed);
+        crate::auto_cleanup::forget_thread_after_fork();
         drop(held);
     }
 

@@ -2,8 +2,8 @@
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
+mod auto_cleanup;
 pub mod chain;
-#[cfg(feature = "chaos")]
 mod chaos;
 pub mod dequeue;
 #[cfg(feature = "fault-injection")]
@@ -17,10 +17,13 @@ mod sweeper;
 mod sync;
 mod thread_id;
 
+pub use auto_cleanup::DEFAULT_INTERVAL as DEFAULT_CLEANUP_INTERVAL;
 pub use pool::{
-    cleanup_all, release_thread_slot, LocalHandle, Pool, PoolBuilder, PoolGuard, Released,
-    MAX_SIMULATED_SLOT,
+    cleanup_all, release_thread_slot, Guard, LocalHandle, OwnedPoolGuard, Pool, PoolBuilder,
+    PoolGuard, Released,
 };
+#[doc(hidden)]
+pub use pool::{PoolSnapshot, SlotSnapshot, MAX_SIMULATED_SLOT};
 pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]
 pub use sweeper::Sweeper;

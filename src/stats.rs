@@ -75,6 +75,8 @@ pub struct PoolStats {
     pub puts: u64,
     /// Puts dropped because the thread already held `max_per_thread`.
     pub bound_drops: u64,
+    /// Puts whose item the `keep_if` filter refused (dropped, not pooled).
+    pub refused: u64,
     /// Puts dropped at random by chaos mode.
     pub chaos_drops: u64,
     /// Items dropped by cleanups (the victim generation they released).

@@ -26,6 +26,7 @@ use crate::sync::thread;
 /// drop(sweeper);
 /// ```
 #[derive(Debug)]
+#[must_use = "dropping the Sweeper stops it at once"]
 pub struct Sweeper {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,

@@ -4,8 +4,6 @@
 //! was placing exactly once. Faults are process-wide, so the tests take
 //! turns (`SERIAL`).
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

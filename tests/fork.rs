@@ -4,7 +4,7 @@
 //! quarantined if they were inside an operation, and never hold back what
 //! the child retires.
 
-#![cfg(all(target_os = "linux", not(feature = "chaos"), not(miri)))]
+#![cfg(all(target_os = "linux", not(miri)))]
 
 mod common;
 

@@ -3,8 +3,6 @@
 //! process-wide state (the id allocator, the pool registry), so they run
 //! one at a time.
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::cell::RefCell;

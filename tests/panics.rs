@@ -2,8 +2,6 @@
 //! panic or call back into the pool, and the pool stays usable with every
 //! object dropped exactly once.
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,8 +2,6 @@
 //! the Rust additions (guard, builder, handles), and multi-threaded
 //! accounting with concurrent cleanups.
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -3,8 +3,6 @@
 //! `cleanup_all` and the `Sweeper` go on past a panicking `T::drop`, and a
 //! `T::clone` that cleans every pool does not deadlock a snapshot.
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

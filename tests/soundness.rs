@@ -7,8 +7,6 @@
 //! inside an operation fails these tests with "called from inside a pool
 //! operation"; under AddressSanitizer the same bug is a use-after-free.
 
-#![cfg(not(feature = "chaos"))]
-
 mod common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -404,14 +404,15 @@ impl<T: Send + 'static> PoolBuilder<T> {
         Pool::from_hooks(self.hooks)
     }
 
-    /// The same configuration, for `victim_pool`.
+    /// The same configuration, for `victim_pool`. Cleanups happen only
+    /// when asked, as in the specification.
     pub(crate) fn into_lock_free(self) -> victim_pool::PoolBuilder<T> {
         let Hooks {
             new_fn,
             reset,
             max_per_thread,
         } = self.hooks;
-        let mut builder = victim_pool::Pool::builder();
+        let mut builder = victim_pool::Pool::builder().manual_cleanup();
         if let Some(new_fn) = new_fn {
             builder = builder.new_fn(new_fn);
         }

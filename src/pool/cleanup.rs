@@ -327,6 +327,8 @@ impl<T> PoolShared<T> {
             items: released,
         };
         self.cleanups.fetch_add(1, Ordering::Relaxed);
+        self.last_cleanup
+            .store(crate::auto_cleanup::now(), Ordering::Relaxed);
         self.cleanup_drops
             .fetch_add(released.len() as u64, Ordering::Relaxed);
         // Handed to the caller, outside the lock: `T::drop` may use the pool.

@@ -11,14 +11,13 @@
 //! - [`registry`]: every live pool, `cleanup_all`.
 
 mod cleanup;
+mod guard;
 mod registry;
 mod shared;
 mod slot;
 
 use core::fmt;
-use core::mem::ManuallyDrop;
-use core::ops::{Deref, DerefMut};
-use std::sync::Arc as LifetimeArc;
+use std::sync::{Arc, Arc as LifetimeArc};
 
 use crate::dequeue::RingSnapshot;
 use crate::stats::PoolStats;
@@ -26,17 +25,22 @@ use crate::sync::Ordering;
 use crate::thread_id::{self, Lease};
 
 pub use cleanup::Released;
+pub use guard::{Guard, OwnedPoolGuard, PoolGuard};
 use registry::Sweep;
 pub use registry::{cleanup_all, release_thread_slot};
 pub(crate) use registry::{lock_registry, Registry};
 use shared::{Hooks, PoolShared};
 use slot::{assert_outside_operation, Local};
 
-/// Largest slot index [`Pool::as_slot`] accepts.
+/// Largest slot index [`Pool::as_slot`] accepts (a test hook, hidden from
+/// the docs and outside semver).
+#[doc(hidden)]
 pub const MAX_SIMULATED_SLOT: usize = 1 << 16;
 
-/// A picture of one thread slot ([`Pool::snapshot`]).
+/// A picture of one thread slot ([`Pool::snapshot`]; a test hook, hidden
+/// from the docs and outside semver).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SlotSnapshot<T> {
     /// The slot's index (its thread id).
     pub slot: usize,
@@ -95,8 +99,10 @@ fn snapshot_slot<T: Clone>(slot: usize, local: &Local<T>) -> SlotSnapshot<T> {
 }
 
 /// A picture of a whole pool's internals ([`Pool::snapshot`]): for replay
-/// tools, debugging and readers learning the structure.
+/// tools, debugging and readers learning the structure (a test hook, hidden
+/// from the docs and outside semver).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolSnapshot<T> {
     /// Cleanups run on this pool.
     pub cleanups: u64,
@@ -139,19 +145,19 @@ impl<T: Send + 'static> Pool<T> {
     /// A builder for New, a reset hook and a per-thread bound.
     pub fn builder() -> PoolBuilder<T> {
         PoolBuilder {
-            hooks: Hooks {
-                new_fn: None,
-                reset: None,
-                max_per_thread: None,
-            },
+            hooks: Hooks::new(),
         }
     }
 
     fn from_hooks(hooks: Hooks<T>) -> Self {
+        let interval = hooks.cleanup_interval;
         let shared = LifetimeArc::new(PoolShared::new(hooks));
         let sweep: LifetimeArc<dyn Sweep> = shared.clone();
         crate::fork::install();
         lock_registry().register(LifetimeArc::downgrade(&sweep));
+        if let Some(interval) = interval {
+            crate::auto_cleanup::watch(interval);
+        }
         Self { shared }
     }
 }
@@ -171,6 +177,7 @@ impl<T> Pool<T> {
     /// If the pool was built without New (use [`try_get`](Self::try_get)),
     /// or if New panics (the pool is left unchanged).
     #[inline]
+    #[must_use = "the object goes back to the pool with `put` (or use `get_guard`)"]
     pub fn get(&self) -> T {
         assert_outside_operation("Pool::get");
         thread_id::with_current(|id| self.shared.get_or_new(self.shared.local(id), id))
@@ -178,17 +185,21 @@ impl<T> Pool<T> {
 
     /// Go's Get with `New == nil`: the full lookup order, never New.
     #[inline]
+    #[must_use = "the object goes back to the pool with `put`"]
     pub fn try_get(&self) -> Option<T> {
         assert_outside_operation("Pool::try_get");
         thread_id::with_current(|id| self.shared.get_in(self.shared.local(id), id))
     }
 
-    /// Go's Put: runs the reset hook, then keeps `value` for a later Get
-    /// (or drops it when this thread already holds the configured maximum).
+    /// Go's Put: runs the reset hook and the `keep_if` filter, then keeps
+    /// `value` for a later Get (or drops it when this thread already holds
+    /// the configured maximum).
     #[inline]
     pub fn put(&self, value: T) {
         assert_outside_operation("Pool::put");
-        let value = self.reset(value);
+        let Some(value) = self.admit(value) else {
+            return;
+        };
         thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), id, value));
     }
 
@@ -200,10 +211,20 @@ impl<T> Pool<T> {
 
     /// Wraps `value` in a guard that puts it into this pool when dropped.
     pub fn guard(&self, value: T) -> PoolGuard<'_, T> {
-        PoolGuard {
-            pool: self,
-            value: ManuallyDrop::new(value),
-        }
+        Guard::new(self, value)
+    }
+
+    /// Like [`get_guard`](Self::get_guard), for a pool held by `Arc`: the
+    /// guard owns a clone of the `Arc`, so it is `'static` and can move into
+    /// a spawned thread or task (see [`OwnedPoolGuard`]).
+    pub fn get_owned(self: &Arc<Self>) -> OwnedPoolGuard<T> {
+        self.guard_owned(self.get())
+    }
+
+    /// Wraps `value` in an owned guard that puts it into this pool when
+    /// dropped.
+    pub fn guard_owned(self: &Arc<Self>, value: T) -> OwnedPoolGuard<T> {
+        Guard::new(Arc::clone(self), value)
     }
 
     /// A snapshot of this pool's counters (hits by path, puts, drops,
@@ -254,6 +275,7 @@ impl<T> Pool<T> {
 
     /// A handle bound to the calling thread's slot: skips the thread-local
     /// lookup on every operation.
+    #[must_use]
     pub fn local(&self) -> LocalHandle<'_, T> {
         assert_outside_operation("Pool::local");
         let lease = thread_id::current_lease();
@@ -271,9 +293,13 @@ impl<T> Pool<T> {
     /// and the differential tests use it). `&mut self` guarantees no thread
     /// is using any slot meanwhile; [`cleanup_all`] may still run.
     ///
+    /// A test hook for replay tools, hidden from the docs and outside
+    /// semver.
+    ///
     /// # Panics
     ///
     /// If `slot > MAX_SIMULATED_SLOT`.
+    #[doc(hidden)]
     pub fn as_slot(&mut self, slot: usize) -> LocalHandle<'_, T> {
         assert!(
             slot <= MAX_SIMULATED_SLOT,
@@ -294,7 +320,9 @@ impl<T> Pool<T> {
     /// place with no lock held, so `T::clone` may use any pool API; a
     /// cleanup of this pool that arrives meanwhile (from `clone` itself,
     /// [`cleanup_all`] or another thread) is deferred and runs when the
-    /// snapshot ends, before it returns.
+    /// snapshot ends, before it returns. A test hook for replay tools and
+    /// readers, hidden from the docs and outside semver.
+    #[doc(hidden)]
     pub fn snapshot(&mut self) -> PoolSnapshot<T>
     where
         T: Clone,
@@ -328,12 +356,22 @@ impl<T> Pool<T> {
         PoolSnapshot { cleanups, slots }
     }
 
+    /// Runs the reset hook and the `keep_if` filter (user code, before any
+    /// operation); `None` when the filter refused the item (dropped here).
     #[inline]
-    fn reset(&self, mut value: T) -> T {
-        if let Some(reset) = &self.shared.hooks.reset {
+    fn admit(&self, mut value: T) -> Option<T> {
+        let hooks = &self.shared.hooks;
+        if let Some(reset) = &hooks.reset {
             reset(&mut value);
         }
-        value
+        if let Some(keep_if) = &hooks.keep_if {
+            if !keep_if(&value) {
+                self.shared.refused.fetch_add(1, Ordering::Relaxed);
+                drop(value);
+                return None;
+            }
+        }
+        Some(value)
     }
 }
 
@@ -346,7 +384,9 @@ impl<T> fmt::Debug for Pool<T> {
     }
 }
 
-/// Builds a [`Pool`] with optional New, reset hook and per-thread bound.
+/// Builds a [`Pool`] with optional New, reset hook, filter, per-thread
+/// bound, cleanup interval and chaos mode.
+#[must_use = "a builder does nothing until `build`"]
 pub struct PoolBuilder<T> {
     hooks: Hooks<T>,
 }
@@ -366,11 +406,61 @@ impl<T: Send + 'static> PoolBuilder<T> {
         self
     }
 
+    /// Run on every value passed to [`Pool::put`] after the reset hook: an
+    /// item for which it returns `false` is dropped instead of pooled
+    /// (counted in [`PoolStats::refused`]). Go's users do this by hand
+    /// before `Put`, for example fmt's `cap(p.buf) > 64<<10`:
+    ///
+    /// ```
+    /// use victim_pool::Pool;
+    /// let pool = Pool::builder()
+    ///     .new_fn(|| Vec::<u8>::with_capacity(1024))
+    ///     .reset(Vec::clear)
+    ///     .keep_if(|buf: &Vec<u8>| buf.capacity() <= 64 << 10)
+    ///     .build();
+    /// pool.put(Vec::with_capacity(1 << 20)); // too big: dropped
+    /// assert_eq!(pool.stats().refused, 1);
+    /// ```
+    pub fn keep_if(mut self, keep: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        self.hooks.keep_if = Some(Box::new(keep));
+        self
+    }
+
     /// At most `max` items held per thread slot (private + shared, primary
     /// generation); a Put beyond it drops the item. Go users ask for this
     /// in golang/go#43663 and #71076.
     pub fn max_per_thread(mut self, max: usize) -> Self {
         self.hooks.max_per_thread = Some(max);
+        self
+    }
+
+    /// How often the pool is cleaned without being asked (default: every
+    /// [`DEFAULT_CLEANUP_INTERVAL`](crate::DEFAULT_CLEANUP_INTERVAL)), the
+    /// stand-in for Go's GC cadence: an item idle for two intervals is
+    /// dropped. One background thread per process (started with the first
+    /// such pool, asleep between rounds) does it for every pool; see
+    /// [`manual_cleanup`](Self::manual_cleanup) to opt out.
+    pub fn cleanup_interval(mut self, interval: core::time::Duration) -> Self {
+        self.hooks.cleanup_interval = Some(interval.max(core::time::Duration::from_millis(1)));
+        self
+    }
+
+    /// No automatic cleanup: items stay until [`Pool::cleanup`],
+    /// [`cleanup_all`] or a [`Sweeper`](crate::Sweeper) releases them (or the
+    /// pool is dropped). For deterministic tests and replay, and for
+    /// programs that drive cleanups themselves.
+    pub fn manual_cleanup(mut self) -> Self {
+        self.hooks.cleanup_interval = None;
+        self
+    }
+
+    /// Chaos mode, for the tests of code that uses a pool: a Put drops its
+    /// item and a Get ignores the pool, each one time in four (a per-thread
+    /// generator), like Go's `Put` under the race detector, so those tests
+    /// catch any reliance on what the pool holds. Per pool, so it changes
+    /// nothing for other pools in the build. Never in production.
+    pub fn chaos(mut self, on: bool) -> Self {
+        self.hooks.chaos = on;
         self
     }
 
@@ -385,51 +475,11 @@ impl<T> fmt::Debug for PoolBuilder<T> {
         f.debug_struct("PoolBuilder")
             .field("new_fn", &self.hooks.new_fn.is_some())
             .field("reset", &self.hooks.reset.is_some())
+            .field("keep_if", &self.hooks.keep_if.is_some())
             .field("max_per_thread", &self.hooks.max_per_thread)
+            .field("cleanup_interval", &self.hooks.cleanup_interval)
+            .field("chaos", &self.hooks.chaos)
             .finish()
-    }
-}
-
-/// An object from [`Pool::get_guard`]; puts itself back when dropped.
-pub struct PoolGuard<'a, T> {
-    pool: &'a Pool<T>,
-    value: ManuallyDrop<T>,
-}
-
-impl<T> PoolGuard<'_, T> {
-    /// Keeps the object instead of returning it to the pool.
-    pub fn into_inner(self) -> T {
-        let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, so `value` is taken exactly once.
-        unsafe { ManuallyDrop::take(&mut this.value) }
-    }
-}
-
-impl<T> Deref for PoolGuard<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.value
-    }
-}
-
-impl<T> DerefMut for PoolGuard<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        &mut self.value
-    }
-}
-
-impl<T> Drop for PoolGuard<'_, T> {
-    fn drop(&mut self) {
-        // SAFETY: `drop` runs once and `into_inner` forgets `self`, so the
-        // value is taken exactly once.
-        let value = unsafe { ManuallyDrop::take(&mut self.value) };
-        self.pool.put(value);
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for PoolGuard<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PoolGuard").field(&*self.value).finish()
     }
 }
 
@@ -450,6 +500,7 @@ pub struct LocalHandle<'a, T> {
 impl<T> LocalHandle<'_, T> {
     /// [`Pool::get`] through this handle's slot.
     #[inline]
+    #[must_use = "the object goes back to the pool with `put`"]
     pub fn get(&self) -> T {
         assert_outside_operation("LocalHandle::get");
         self.pool.shared.get_or_new(self.local, self.id)
@@ -457,6 +508,7 @@ impl<T> LocalHandle<'_, T> {
 
     /// [`Pool::try_get`] through this handle's slot.
     #[inline]
+    #[must_use = "the object goes back to the pool with `put`"]
     pub fn try_get(&self) -> Option<T> {
         assert_outside_operation("LocalHandle::try_get");
         self.pool.shared.get_in(self.local, self.id)
@@ -466,7 +518,9 @@ impl<T> LocalHandle<'_, T> {
     #[inline]
     pub fn put(&self, value: T) {
         assert_outside_operation("LocalHandle::put");
-        let value = self.pool.reset(value);
+        let Some(value) = self.pool.admit(value) else {
+            return;
+        };
         self.pool.shared.put_in(self.local, self.id, value);
     }
 

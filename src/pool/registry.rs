@@ -9,15 +9,25 @@ use crate::sync::{global, lock, Mutex, MutexGuard};
 use crate::thread_id;
 
 /// Type-erased handle for [`cleanup_all`].
-pub(super) trait Sweep: Send + Sync {
+pub(crate) trait Sweep: Send + Sync {
     /// One cleanup, its items dropped; a panicking `T::drop` is counted in
     /// the pool's stats and returned.
     fn cleanup_and_drop(&self) -> std::thread::Result<()>;
+    /// True when the pool cleans automatically and its interval has passed
+    /// since its last cleanup (`now` from `auto_cleanup::now`).
+    fn cleanup_due(&self, now: u64) -> bool;
 }
 
 impl<T: Send> Sweep for PoolShared<T> {
     fn cleanup_and_drop(&self) -> std::thread::Result<()> {
         PoolShared::cleanup_and_drop(self)
+    }
+
+    fn cleanup_due(&self, now: u64) -> bool {
+        self.hooks.cleanup_interval.is_some_and(|interval| {
+            let last = self.last_cleanup.load(crate::sync::Ordering::Relaxed);
+            now.saturating_sub(last) >= interval.as_nanos() as u64
+        })
     }
 }
 
@@ -53,7 +63,7 @@ impl Registry {
         self.pools.push(pool);
     }
 
-    fn live(&mut self) -> Vec<LifetimeArc<dyn Sweep>> {
+    pub(crate) fn live(&mut self) -> Vec<LifetimeArc<dyn Sweep>> {
         self.prune();
         self.pools.iter().filter_map(Weak::upgrade).collect()
     }

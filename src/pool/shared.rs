@@ -16,12 +16,33 @@ use crate::sync::{
 
 pub(super) type NewFn<T> = Box<dyn Fn() -> T + Send + Sync>;
 pub(super) type ResetFn<T> = Box<dyn Fn(&mut T) + Send + Sync>;
+pub(super) type KeepFn<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
 /// Configuration shared by every slot.
 pub(super) struct Hooks<T> {
     pub(super) new_fn: Option<NewFn<T>>,
     pub(super) reset: Option<ResetFn<T>>,
+    pub(super) keep_if: Option<KeepFn<T>>,
     pub(super) max_per_thread: Option<usize>,
+    /// Chaos mode (Go's race-mode pool): Put drops and Get ignores the pool
+    /// one time in four.
+    pub(super) chaos: bool,
+    /// Cleaned automatically once this long has passed since its last
+    /// cleanup (`None`: only by explicit calls).
+    pub(super) cleanup_interval: Option<core::time::Duration>,
+}
+
+impl<T> Hooks<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            new_fn: None,
+            reset: None,
+            keep_if: None,
+            max_per_thread: None,
+            chaos: false,
+            cleanup_interval: Some(crate::auto_cleanup::DEFAULT_INTERVAL),
+        }
+    }
 }
 
 /// The state behind a [`Pool`](super::Pool).
@@ -44,6 +65,11 @@ pub(super) struct PoolShared<T> {
     pub(super) cleanup_drops: AtomicU64,
     pub(super) fence_failures: AtomicU64,
     pub(super) cleanup_panics: AtomicU64,
+    /// Items the `keep_if` filter refused (Relaxed counter).
+    pub(super) refused: AtomicU64,
+    /// When the last cleanup ended (`auto_cleanup::now()`); written by
+    /// cleanup, read by the automatic sweeper (Relaxed: a hint).
+    pub(super) last_cleanup: AtomicU64,
     pub(super) hooks: Hooks<T>,
 }
 
@@ -67,6 +93,8 @@ impl<T> PoolShared<T> {
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
             cleanup_panics: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            last_cleanup: AtomicU64::new(crate::auto_cleanup::now()),
             hooks,
         }
     }
@@ -135,6 +163,7 @@ impl<T> PoolShared<T> {
             cleanup_drops: self.cleanup_drops.load(Ordering::Relaxed),
             fence_failures: self.fence_failures.load(Ordering::Relaxed),
             cleanup_panics: self.cleanup_panics.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
             slots: self.slot_count.load(Ordering::Relaxed),
             retired_waiting: crate::sync::lock(&self.cleanup_state).waiting(),
             ..Default::default()
@@ -166,8 +195,7 @@ impl<T> PoolShared<T> {
     /// Go's Get without New, as slot `id`.
     #[inline]
     pub(super) fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
-        #[cfg(feature = "chaos")]
-        if crate::chaos::one_in_four() {
+        if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::Miss);
             return None;
         }
@@ -282,9 +310,9 @@ impl<T> PoolShared<T> {
     #[inline]
     pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
         local.stats.record(Event::Put);
-        #[cfg(feature = "chaos")]
-        if crate::chaos::one_in_four() {
+        if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosDrop);
+            // Outside any operation: the drop may use the pool.
             drop(value);
             return;
         }

@@ -20,7 +20,6 @@ pub const DEFAULT_CASES: u32 = 10_000;
 /// and failing seeds persisted to
 /// `reference/proptest-regressions/<file>` (replayed first on every run).
 pub fn config(persistence_file: &'static str, default_cases: u32) -> Config {
-    assert_no_chaos();
     let mut config = Config::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = default_cases;
@@ -30,22 +29,6 @@ pub fn config(persistence_file: &'static str, default_cases: u32) -> Config {
     config.rng_algorithm = RngAlgorithm::XorShift;
     config.failure_persistence = Some(Box::new(FileFailurePersistence::Direct(persistence_file)));
     config
-}
-
-/// Panics if `victim-pool` was built with its `chaos` feature (Put drops and
-/// Get ignores the pool at random, on purpose): sequential equivalence does
-/// not hold then, and every differential test would fail confusingly.
-fn assert_no_chaos() {
-    let mut pool = victim_pool::Pool::builder().build();
-    let kept = (0..32).all(|i: u32| {
-        pool.as_slot(0).put(i);
-        pool.as_slot(0).try_get() == Some(i)
-    });
-    assert!(
-        kept,
-        "victim-pool loses items: is its `chaos` feature on? The reference \
-         tests need it off (do not run them with --all-features)"
-    );
 }
 
 /// The path of a regressions file, for [`config`].

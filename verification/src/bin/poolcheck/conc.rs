@@ -130,7 +130,7 @@ fn thread_body(
 /// Runs `h` once on real threads and checks the invariants.
 pub fn run(h: &ConcHistory) -> ConcOutcome {
     let log = DropLog::default();
-    let mut builder = victim_pool::Pool::builder();
+    let mut builder = victim_pool::Pool::builder().manual_cleanup();
     if let Some(max) = h.max_per_thread {
         builder = builder.max_per_thread(max);
     }

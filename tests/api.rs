@@ -1,0 +1,96 @@
+//! The adoption API: owned guards, the `keep_if` filter, automatic release
+//! of an idle pool, chaos per pool.
+
+mod common;
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::DropLedger;
+use victim_pool::{OwnedPoolGuard, Pool, DEFAULT_CLEANUP_INTERVAL};
+
+fn assert_send_static<T: Send + 'static>(_: &T) {}
+
+#[test]
+fn an_owned_guard_moves_to_another_thread_and_comes_back() {
+    let pool = Arc::new(Pool::new(|| Vec::<u8>::with_capacity(64)));
+    let mut guard: OwnedPoolGuard<Vec<u8>> = pool.get_owned();
+    assert_send_static(&guard);
+    guard.push(1);
+    thread::spawn(move || {
+        assert_eq!(guard.as_slice(), [1]);
+        drop(guard);
+    })
+    .join()
+    .unwrap();
+    // Put back by the other thread (into that thread's private slot).
+    assert_eq!(pool.stats().puts, 1);
+    let kept = pool.guard_owned(vec![9]).into_inner();
+    assert_eq!(kept, [9]);
+    assert_eq!(pool.stats().puts, 1, "into_inner keeps the object");
+    assert_eq!(Arc::strong_count(&pool), 1, "the guards let go of the pool");
+}
+
+#[test]
+fn keep_if_refuses_items() {
+    let ledger = DropLedger::new(3);
+    let pool = Pool::builder()
+        .keep_if(|item: &common::Counted| item.id != 1)
+        .manual_cleanup()
+        .build();
+    for id in 0..3 {
+        pool.put(ledger.item(id));
+    }
+    assert_eq!(pool.stats().refused, 1);
+    assert_eq!(ledger.drops(1), 1, "the refused item was dropped at once");
+    let mut kept: Vec<usize> = std::iter::from_fn(|| pool.try_get())
+        .map(|i| i.id)
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, [0, 2]);
+    ledger.assert_each_dropped_once();
+}
+
+#[cfg(not(miri))]
+#[test]
+fn an_idle_pool_gives_its_items_back_without_any_call() {
+    let ledger = DropLedger::new(100);
+    let pool = Pool::builder()
+        .cleanup_interval(Duration::from_millis(20))
+        .build();
+    for id in 0..100 {
+        pool.put(ledger.item(id));
+    }
+    // Nobody touches the pool: two automatic cleanups release everything.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ledger.total_drops() < 100 {
+        assert!(
+            Instant::now() < deadline,
+            "idle items not released: {:?}",
+            pool.stats()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert!(pool.stats().cleanups >= 2);
+    ledger.assert_each_dropped_once();
+}
+
+#[cfg(not(miri))]
+#[test]
+fn a_manual_pool_is_never_cleaned_behind_its_back() {
+    let auto = Pool::builder()
+        .cleanup_interval(Duration::from_millis(5))
+        .build();
+    auto.put(1u8);
+    let manual = Pool::builder().manual_cleanup().build();
+    manual.put(2u8);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while auto.stats().cleanups < 3 {
+        assert!(Instant::now() < deadline, "the automatic cleanup never ran");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(manual.stats().cleanups, 0);
+    assert_eq!(manual.try_get(), Some(2));
+    assert!(DEFAULT_CLEANUP_INTERVAL >= Duration::from_secs(1));
+}
