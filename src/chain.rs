@@ -61,6 +61,25 @@ impl<T> Segment<T> {
     }
 }
 
+/// Where a value waits while a chain makes room for it
+/// ([`PoolChain::push_head_from`]).
+pub(crate) trait Carrier<T> {
+    /// Takes the value out (`None` if there is none).
+    fn take(&mut self) -> Option<T>;
+    /// Puts a value taken with `take` back.
+    fn put_back(&mut self, value: T);
+}
+
+impl<T> Carrier<T> for Option<T> {
+    fn take(&mut self) -> Option<T> {
+        Option::take(self)
+    }
+
+    fn put_back(&mut self, value: T) {
+        *self = Some(value);
+    }
+}
+
 /// The shared state of a chain; used through [`Producer`] / [`Stealer`], or
 /// directly by the pool (which plays the producer role per thread).
 pub struct PoolChain<T> {
@@ -124,13 +143,13 @@ impl<T> PoolChain<T> {
 
     /// Moves the value in `carried` (if any) to the head, growing the chain
     /// when the head is full. The value leaves `carried` only once it has a
-    /// slot: if allocating a new segment panics, it is still in `carried`
+    /// slot: if allocating a new segment panics, it is back in `carried`
     /// (the pool drops it after the operation has ended).
     ///
     /// # Safety
     ///
     /// Single producer (see [`push_head`](Self::push_head)).
-    pub(crate) unsafe fn push_head_from(&self, carried: &mut Option<T>) {
+    pub(crate) unsafe fn push_head_from(&self, carried: &mut impl Carrier<T>) {
         let Some(value) = carried.take() else {
             return;
         };
@@ -142,10 +161,10 @@ impl<T> PoolChain<T> {
             // - we are the ring's single producer.
             match unsafe { (*head).ring.push_head(value) } {
                 Ok(()) => return,
-                Err(value) => *carried = Some(value),
+                Err(value) => carried.put_back(value),
             }
         } else {
-            *carried = Some(value);
+            carried.put_back(value);
         }
         let capacity = if head.is_null() {
             CHAIN_FIRST_SEGMENT

@@ -8,7 +8,7 @@ use core::panic::AssertUnwindSafe;
 use std::panic::catch_unwind;
 
 use super::shared::PoolShared;
-use super::slot::{CriticalSection, Local, ACTIVE};
+use super::slot::{CriticalSection, Leftovers, Local, ACTIVE, CLAIMED, ONE_CLEANUP};
 use crate::chain::PoolChain;
 use crate::fork;
 use crate::slot_marks::Mark;
@@ -190,8 +190,11 @@ impl<T> PoolShared<T> {
             .map(|(id, local)| local.filter(|local| !quarantined(id, local)))
             .collect();
         for local in claimed.iter().flatten() {
-            // Relaxed: ordered before our reads of `pin` by the heavy fence.
-            local.claim.store(true, Ordering::Relaxed);
+            // Only cleanup (holding the lock) writes `gate`. Relaxed: ordered
+            // before our reads of `pin` by the heavy fence; an owner that
+            // reads it touches nothing, so it needs nothing from us.
+            let gate = local.gate.load(Ordering::Relaxed);
+            local.gate.store(gate | CLAIMED, Ordering::Relaxed);
         }
         let mut unlinked = Vec::new();
         for (id, local) in claimed.iter().enumerate() {
@@ -213,17 +216,6 @@ impl<T> PoolShared<T> {
             if !old_victim.is_null() {
                 unlinked.push(RetiredChain(old_victim));
             }
-        }
-        for local in claimed.iter().flatten() {
-            // After the swaps, Release: an owner that sees the new count (and
-            // so catches its private fields up) also sees its chains swapped,
-            // so one operation never puts the private rotation and the chain
-            // swap on different sides of this cleanup. Only cleanup (holding
-            // the lock) writes it.
-            let cleanups = local.cleanups.load(Ordering::Relaxed);
-            local
-                .cleanups
-                .store(cleanups.wrapping_add(1), Ordering::Release);
         }
         // Pairs with every owner's light fence: an owner we see idle below
         // will see our claim and our swaps in its next operation. A slot
@@ -265,23 +257,35 @@ impl<T> PoolShared<T> {
                 // Acquire pairs with the owner's Release on entry and exit.
                 let pin = local.pin.load(Ordering::Acquire);
                 if let Some(Some(_)) = claimed.get(id) {
+                    // This cleanup's count, claim cleared.
+                    let next =
+                        (local.gate.load(Ordering::Relaxed) & !CLAIMED).wrapping_add(ONE_CLEANUP);
                     if fenced && pin & ACTIVE == 0 {
                         local.owned.with_mut(|owned| {
                             // SAFETY:
-                            // - we set `claim` before the heavy fence and saw
-                            //   the owner idle after it, so the owner's next
-                            //   entry sees the claim until our Release clear
-                            //   below: `owned` is ours alone meanwhile;
+                            // - we claimed the slot before the heavy fence and
+                            //   saw the owner idle after it, so the owner's
+                            //   next entry sees the claim until our Release
+                            //   store below: `owned` is ours alone meanwhile;
                             // - its last exit happened-before (Acquire above).
                             let owned = unsafe { &mut *owned };
-                            let cleanups = local.cleanups.load(Ordering::Relaxed);
-                            let mut caught_up = [None, None];
-                            owned.catch_up(cleanups, &mut caught_up);
-                            released.extend(caught_up.into_iter().flatten());
+                            let mut caught_up = Leftovers::new();
+                            owned.catch_up(next, &mut caught_up);
+                            released.extend(core::iter::from_fn(|| caught_up.take_last()));
                         });
                     }
-                    // Release pairs with the owner's Acquire load of `claim`.
-                    local.claim.store(false, Ordering::Release);
+                    // After the swaps and the rotation, one Release store
+                    // ends the claim and publishes the count (pairs with the
+                    // owner's Acquire load of `gate`): an owner that catches
+                    // up with this cleanup also sees its chains swapped, so
+                    // one operation never puts the private rotation and the
+                    // chain swap on different sides of this cleanup. Also
+                    // when the fence failed: no claim is ever left set.
+                    // MUTANT (verification/) `gate_store_relaxed`.
+                    #[cfg(not(victim_pool_mutant = "gate_store_relaxed"))]
+                    local.gate.store(next, Ordering::Release);
+                    #[cfg(victim_pool_mutant = "gate_store_relaxed")]
+                    local.gate.store(next, Ordering::Relaxed);
                 }
                 pin
             })

@@ -199,17 +199,17 @@ impl<T> PoolShared<T> {
             local.stats.record(Event::Miss);
             return None;
         }
-        let mut pin = local.enter();
-        // 1. Own private (caught up with missed cleanups by `enter`).
-        let private = pin.with_owned(|owned, _| owned.private.take()).flatten();
-        let (found, event) = match private {
-            Some(value) => (Some(value), Event::PrivateHit),
-            None => self.get_slow(&mut pin, id),
-        };
-        local.stats.record(event);
-        // Ends the operation, then drops what the catch-up released.
-        drop(pin);
-        found
+        // The operation ends, then what a catch-up released is dropped.
+        local.operate(|pin| {
+            // 1. Own private (caught up with missed cleanups on entry).
+            let private = pin.with_owned(|owned, _| owned.private.take()).flatten();
+            let (found, event) = match private {
+                Some(value) => (Some(value), Event::PrivateHit),
+                None => self.get_slow(pin, id),
+            };
+            local.stats.record(event);
+            found
+        })
     }
 
     /// Steps 2–4 of Get, inside the caller's pin. Nothing here can unwind
@@ -316,25 +316,32 @@ impl<T> PoolShared<T> {
             drop(value);
             return;
         }
-        let mut pin = local.enter();
-        // From here the item lives in the pin's leftovers until it lands in
-        // the pool: if the Put drops it or unwinds, it is dropped after the
-        // operation has ended.
-        pin.leftovers.carried = Some(value);
-        let bound = self.hooks.max_per_thread;
-        let held = pin
-            .with_owned(|owned, leftovers| {
-                if owned.private.is_none() && bound != Some(0) {
-                    owned.private = leftovers.carried.take();
-                }
-                usize::from(owned.private.is_some())
-            })
-            .unwrap_or(0);
-        if pin.leftovers.carried.is_some() {
-            self.put_shared(&mut pin, id, held);
-        }
-        // Ends the operation, then drops what it released or refused.
-        drop(pin);
+        // The operation ends, then what it released or refused is dropped.
+        local.operate(|pin| {
+            let bound = self.hooks.max_per_thread;
+            // Straight into the private slot if it is free: nothing between
+            // the pin and that store can unwind, so the item is never held
+            // where an unwind would drop it inside the operation.
+            let overflow = pin.own_or(
+                value,
+                |owned, value| {
+                    if owned.private.is_none() && bound != Some(0) {
+                        owned.private = Some(value);
+                        None
+                    } else {
+                        Some((value, usize::from(owned.private.is_some())))
+                    }
+                },
+                |value| Some((value, 0)),
+            );
+            if let Some((value, held)) = overflow {
+                // From here the item lives in the leftovers until it lands
+                // in the pool: if the Put refuses it or unwinds, it is
+                // dropped after the operation has ended.
+                pin.leftovers.keep(value);
+                self.put_shared(pin, id, held);
+            }
+        });
     }
 
     /// Put's overflow path: the slot's shared chain, or a refusal at the
@@ -353,7 +360,7 @@ impl<T> PoolShared<T> {
                 // MUTANT (verification/) `drop_inside_operation`: the old
                 // code dropped the refused item here, inside the operation.
                 #[cfg(victim_pool_mutant = "drop_inside_operation")]
-                drop(pin.leftovers.carried.take());
+                drop(pin.leftovers.take_last());
                 return;
             }
         }
@@ -384,7 +391,7 @@ impl<T> PoolShared<T> {
         // so we are the chain's single producer. `push_head_from` takes the
         // item only once it has room for it, so a panicking segment
         // allocation leaves it in the leftovers.
-        unsafe { (*shared).push_head_from(&mut pin.leftovers.carried) };
+        unsafe { (*shared).push_head_from(pin.leftovers) };
         // After the push, so a thief that sees the mark sees the item.
         self.marks.set(Mark::Shared, id);
     }

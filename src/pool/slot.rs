@@ -10,16 +10,21 @@
 //! unwinds. Debug builds check the rule at every entry to the pool's API
 //! (`assert_outside_operation`).
 
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::chain::PoolChain;
 use crate::stats::SlotStats;
-use crate::sync::{
-    light_fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell,
-};
+use crate::sync::{light_fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
 /// Set in `Local::pin` while the owner is inside an operation.
 pub(super) const ACTIVE: usize = 1;
+
+/// Set in `Local::gate` while a cleanup claims the slot's private fields.
+pub(super) const CLAIMED: u64 = 1;
+
+/// One cleanup, in `Local::gate` (the count sits above the claim bit).
+pub(super) const ONE_CLEANUP: u64 = 2;
 
 /// What the owner may touch only under the claim protocol.
 pub(super) struct Owned<T> {
@@ -27,8 +32,8 @@ pub(super) struct Owned<T> {
     pub(super) private: Option<T>,
     /// The victim generation's `private`.
     pub(super) victim_private: Option<T>,
-    /// How many of the cleanups that claimed this slot the two fields
-    /// above have caught up with (compared with `Local::cleanups`).
+    /// The cleanup count (`Local::gate` without the claim bit) the two
+    /// fields above have caught up with.
     cleanups_applied: u64,
 }
 
@@ -41,20 +46,30 @@ impl<T> Owned<T> {
         }
     }
 
-    /// Applies the cleanups this slot missed; what they release goes to
-    /// `released` (dropped by the caller outside any critical section).
-    #[inline]
-    pub(super) fn catch_up(&mut self, cleanups: u64, released: &mut [Option<T>; 2]) {
-        let missed = cleanups.wrapping_sub(self.cleanups_applied);
+    /// True when cleanups (count `cleanups`, as in `Local::gate`) have
+    /// claimed this slot since its fields last caught up.
+    #[inline(always)]
+    pub(super) fn behind(&self, cleanups: u64) -> bool {
+        cleanups != self.cleanups_applied
+    }
+
+    /// Applies the cleanups this slot missed (count `cleanups`); what they
+    /// release goes to `released` (dropped after the operation or the
+    /// cleanup's critical section).
+    #[cold]
+    pub(super) fn catch_up(&mut self, cleanups: u64, released: &mut Leftovers<T>) {
+        let missed = cleanups.wrapping_sub(self.cleanups_applied) / ONE_CLEANUP;
+        self.cleanups_applied = cleanups;
         if missed == 0 {
             return;
         }
-        self.cleanups_applied = cleanups;
-        released[0] = self.victim_private.take();
+        if let Some(old_victim) = self.victim_private.take() {
+            released.keep(old_victim);
+        }
         if missed == 1 {
             self.victim_private = self.private.take();
-        } else {
-            released[1] = self.private.take();
+        } else if let Some(private) = self.private.take() {
+            released.keep(private);
         }
     }
 }
@@ -67,16 +82,18 @@ pub(super) struct Local<T> {
     /// sequence advanced on exit (Release). Read by cleanup (Acquire) to
     /// know whether it may touch `owned`, and to detect grace periods.
     pub(super) pin: AtomicUsize,
-    /// Set by cleanup (Relaxed, before its heavy fence) while it may touch
-    /// `owned`, cleared (Release) when done. Read by the owner after its
-    /// light fence (Acquire): if set, the owner leaves `owned` alone.
-    pub(super) claim: AtomicBool,
-    /// Cleanups that claimed this slot. Written only by cleanup (under its
-    /// lock, after swapping the slot's chains, Release); read by the owner
-    /// (Acquire) to catch `owned` up. A slot first used during a cleanup is
-    /// not claimed by it and is untouched by it, as if it had been created
-    /// after that cleanup.
-    pub(super) cleanups: AtomicU64,
+    /// `(cleanups claiming this slot) * ONE_CLEANUP | CLAIMED`: the claim
+    /// and the cleanup count in one word, so the owner reads both with one
+    /// load. Written only by cleanup, under its lock: `CLAIMED` set
+    /// (Relaxed, before its heavy fence), then, after the slot's chain swap
+    /// and any rotation of `owned`, the count advanced and `CLAIMED`
+    /// cleared in one Release store. Read by the owner after its light
+    /// fence (Acquire): if `CLAIMED`, it leaves `owned` alone; else the
+    /// value comes from a cleanup's final store, so it sees that cleanup's
+    /// swap and rotation, and catches `owned` up to the count. A slot first
+    /// used during a cleanup is not claimed by it and is untouched by it,
+    /// as if it had been created after that cleanup.
+    pub(super) gate: AtomicU64,
     /// Owned by the slot's owner inside an operation that saw `claim` clear,
     /// and by cleanup while it sees the owner idle (DESIGN.md §6.1).
     pub(super) owned: UnsafeCell<Owned<T>>,
@@ -97,8 +114,7 @@ impl<T> Local<T> {
     pub(super) fn new() -> Self {
         Self {
             pin: AtomicUsize::new(0),
-            claim: AtomicBool::new(false),
-            cleanups: AtomicU64::new(0),
+            gate: AtomicU64::new(0),
             owned: UnsafeCell::new(Owned::new()),
             shared: AtomicPtr::new(ptr::null_mut()),
             victim: AtomicPtr::new(ptr::null_mut()),
@@ -113,11 +129,30 @@ impl<T> Local<T> {
         self.pin.load(Ordering::Relaxed) & ACTIVE != 0
     }
 
+    /// Runs `op` as one operation of this slot's owner: between the pin's
+    /// `ACTIVE` store and its exit store. What `op` keeps in the pin's
+    /// leftovers is dropped after the exit store, and so is anything
+    /// dropped by an unwind out of `op` that went through the leftovers:
+    /// the leftovers live in this frame, declared before the pin.
+    #[inline(always)]
+    pub(super) fn operate<R>(&self, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
+        let mut leftovers = Leftovers::new();
+        let mut pin = self.enter(&mut leftovers);
+        op(&mut pin)
+        // `pin` drops here (the exit store), then `leftovers`.
+    }
+
     /// Starts an operation by this slot's owner, and catches its private
     /// fields up with the cleanups it missed. No read-modify-write and,
     /// with membarrier, no hardware fence.
     #[inline(always)]
-    pub(super) fn enter(&self) -> Pinned<'_, T> {
+    fn enter<'a>(&'a self, leftovers: &'a mut Leftovers<T>) -> Pinned<'a, T> {
+        // MUTANT (verification/) `gate_load_relaxed`: the owner reads the
+        // claim and count without Acquire.
+        #[cfg(not(victim_pool_mutant = "gate_load_relaxed"))]
+        const GATE_LOAD: Ordering = Ordering::Acquire;
+        #[cfg(victim_pool_mutant = "gate_load_relaxed")]
+        const GATE_LOAD: Ordering = Ordering::Relaxed;
         #[cfg(debug_assertions)]
         operation_flag::set(true);
         // Only the owner writes `pin`, so this load sees our last store.
@@ -132,24 +167,25 @@ impl<T> Local<T> {
         // Pairs with `heavy_fence` in cleanup: either cleanup sees us
         // active, or we see its claim (Dekker).
         light_fence();
-        // Acquire pairs with cleanup's Release clear of `claim`: what it did
-        // to `owned` happened-before our use of it.
-        let may_own = !self.claim.load(Ordering::Acquire);
-        let mut pin = Pinned {
+        // Acquire pairs with the Release store that ends a cleanup's claim:
+        // what it did to `owned` and to our chains happened-before.
+        let gate = self.gate.load(GATE_LOAD);
+        let may_own = gate & CLAIMED == 0;
+        let pin = Pinned {
             local: self,
             idle,
             may_own,
-            leftovers: Leftovers::new(),
+            leftovers,
         };
         if may_own {
-            // Acquire pairs with cleanup's Release store: if we catch up
-            // with that cleanup, we also see the chain swap it made before.
-            let cleanups = self.cleanups.load(Ordering::Acquire);
-            let released = &mut pin.leftovers.caught_up;
+            let released = &mut *pin.leftovers;
             self.owned.with_mut(|owned| {
                 // SAFETY: as in `Pinned::with_owned` (`may_own`, sole owner,
                 // not nested).
-                unsafe { (*owned).catch_up(cleanups, released) }
+                let owned = unsafe { &mut *owned };
+                if owned.behind(gate) {
+                    owned.catch_up(gate, released);
+                }
             });
         }
         pin
@@ -188,20 +224,77 @@ impl<T> Drop for Local<T> {
 
 /// What an operation must drop: dropped by [`Pinned`]'s destructor after the
 /// operation has ended, so no `T::drop` runs inside it, even on unwind.
-pub(super) struct Leftovers<T> {
-    /// Items released by the cleanups the slot caught up with.
-    caught_up: [Option<T>; 2],
-    /// The item a Put is placing: moved out when it lands in the pool; still
-    /// here if the Put drops it (the bound) or unwinds (a failed allocation).
-    pub(super) carried: Option<T>,
+/// Three places are enough: a catch-up releases at most two items, and a
+/// Put carries one. Empty, it costs one store to create and one load to
+/// drop, whatever `T` is.
+pub(crate) struct Leftovers<T> {
+    len: usize,
+    items: [MaybeUninit<T>; 3],
 }
 
 impl<T> Leftovers<T> {
     #[inline(always)]
-    const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
-            caught_up: [None, None],
-            carried: None,
+            len: 0,
+            items: [const { MaybeUninit::uninit() }; 3],
+        }
+    }
+
+    /// Keeps `item` to be dropped after the operation.
+    #[inline]
+    pub(crate) fn keep(&mut self, item: T) {
+        debug_assert!(self.len < self.items.len(), "leftovers overflow");
+        let Some(place) = self.items.get_mut(self.len) else {
+            // Unreachable (two from a catch-up, one carried); leaking is the
+            // only choice that runs no user code here.
+            core::mem::forget(item);
+            return;
+        };
+        place.write(item);
+        self.len += 1;
+    }
+
+    /// Takes back the item kept last (a Put's carried item, to place it).
+    #[inline]
+    pub(crate) fn take_last(&mut self) -> Option<T> {
+        self.len = self.len.checked_sub(1)?;
+        // SAFETY: items below the old `len` are initialised, and lowering
+        // `len` first makes this one ours alone.
+        Some(unsafe { self.items[self.len].assume_init_read() })
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drop_all(&mut self) {
+        /// Drops the rest even if one `T::drop` panics.
+        struct Rest<'a, T>(&'a mut Leftovers<T>);
+        impl<T> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                while let Some(item) = self.0.take_last() {
+                    drop(item);
+                }
+            }
+        }
+        drop(Rest(self));
+    }
+}
+
+impl<T> crate::chain::Carrier<T> for Leftovers<T> {
+    fn take(&mut self) -> Option<T> {
+        self.take_last()
+    }
+
+    fn put_back(&mut self, value: T) {
+        self.keep(value);
+    }
+}
+
+impl<T> Drop for Leftovers<T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.len != 0 {
+            self.drop_all();
         }
     }
 }
@@ -213,15 +306,16 @@ pub(super) struct Pinned<'a, T> {
     idle: usize,
     /// True when the owner may touch `owned` in this operation.
     may_own: bool,
-    /// Dropped after `Drop::drop` has ended the operation (fields drop
-    /// after the destructor body).
-    pub(super) leftovers: Leftovers<T>,
+    /// Owned by [`Local::operate`]'s frame, declared before the pin, so
+    /// dropped after it: after the operation has ended.
+    pub(super) leftovers: &'a mut Leftovers<T>,
 }
 
 impl<T> Pinned<'_, T> {
     /// Runs `f` on the slot's `owned` fields and the operation's leftovers,
     /// if this operation may touch `owned` (the closure shape lets loom see
-    /// every access).
+    /// every access). `f` must not unwind while it holds a `T` that is in
+    /// neither `owned` nor the leftovers.
     #[inline]
     pub(super) fn with_owned<R>(
         &mut self,
@@ -230,8 +324,30 @@ impl<T> Pinned<'_, T> {
         if !self.may_own {
             return None;
         }
-        let leftovers = &mut self.leftovers;
-        Some(self.local.owned.with_mut(|owned| {
+        Some(self.owned_by(f))
+    }
+
+    /// Hands `input` to `f` with the slot's `owned` fields if this operation
+    /// may touch them, else to `denied`: either way the input is moved on,
+    /// never dropped here.
+    #[inline]
+    pub(super) fn own_or<V, R>(
+        &mut self,
+        input: V,
+        f: impl FnOnce(&mut Owned<T>, V) -> R,
+        denied: impl FnOnce(V) -> R,
+    ) -> R {
+        if !self.may_own {
+            return denied(input);
+        }
+        self.owned_by(|owned, _| f(owned, input))
+    }
+
+    /// Runs `f` on `owned`; the caller checked `may_own`.
+    #[inline(always)]
+    fn owned_by<R>(&mut self, f: impl FnOnce(&mut Owned<T>, &mut Leftovers<T>) -> R) -> R {
+        let leftovers = &mut *self.leftovers;
+        self.local.owned.with_mut(|owned| {
             // SAFETY:
             // - `may_own`: after our light fence we saw `claim` clear, so
             //   cleanup either finished with `owned` (its Release clear
@@ -241,7 +357,7 @@ impl<T> Pinned<'_, T> {
             //   cannot be given away meanwhile), and no caller nests
             //   `with_owned`, so the reference is unique for the closure.
             f(unsafe { &mut *owned }, leftovers)
-        }))
+        })
     }
 }
 
@@ -256,8 +372,6 @@ impl<T> Drop for Pinned<'_, T> {
             .store(self.idle.wrapping_add(2), Ordering::Release);
         #[cfg(debug_assertions)]
         operation_flag::set(false);
-        // `self.leftovers` is dropped after this body: outside the
-        // operation.
     }
 }
 
