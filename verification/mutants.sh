@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Runs the mutant catalogue (verification/mutants.txt, the one list of
 # mutants): builds the core once per mutant with
-# RUSTFLAGS='--cfg victim_pool_mutant="<name>"' and runs the check expected
-# to kill it. Prints: mutant | killed by | time to kill | replay [evidence].
+# --cfg victim_pool_mutant="<name>" and runs the check expected to kill it. Prints: mutant | killed by | time to kill | replay [evidence].
 # A mutant that survives (or does not build) makes the script exit 1; an
 # unknown name or a malformed catalogue row exits 2.
 # Usage: verification/mutants.sh [mutant ...]   (default: all)
@@ -36,16 +35,27 @@ for want in "$@"; do
   fi
 done
 
-# One cargo command per checker; $1 = the mutant, $2 = the catalogue's test.
+# The cfg reaches the workspace's crates through verification/mutant-rustc
+# (a RUSTC_WORKSPACE_WRAPPER, called through a link named after the mutant):
+# the dependencies are then built once and shared by every mutant, where
+# RUSTFLAGS would rebuild them all for each one. Miri ignores that wrapper,
+# so Miri mutants take RUSTFLAGS.
+mkdir -p "$T/wrappers"
+W=$(cd "$T/wrappers" && pwd)
+wrap() { cp -f verification/mutant-rustc "$W/$1" && printf '%s' "$W/$1"; }
 cfg() { printf -- '--cfg victim_pool_mutant="%s"' "$1"; }
-run_loom()    { CARGO_TARGET_DIR=$T/loom    RUSTFLAGS="--cfg loom $(cfg "$1")"    cargo test -q -p victim-pool-verification --release --test loom    -- --exact "$2"; }
-run_shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTFLAGS="--cfg shuttle $(cfg "$1")" cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$2"; }
-run_differential() { CARGO_TARGET_DIR=$T/std RUSTFLAGS="$(cfg "$1")" cargo test -q -p victim-pool-verification --release --test differential; }
+# One cargo command per checker; $1 = the mutant, $2 = the catalogue's test.
+run_loom()    { CARGO_TARGET_DIR=$T/loom    RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS="--cfg loom" \
+                cargo test -q -p victim-pool-verification --release --test loom -- --exact "$2"; }
+run_shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS="--cfg shuttle" \
+                cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$2"; }
+run_differential() { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= \
+                cargo test -q -p victim-pool-verification --release --test differential; }
 run_miri()    { CARGO_TARGET_DIR=$T/miri RUSTFLAGS="$(cfg "$1")" \
                 MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..32 -Zmiri-preemption-rate=0.1}" \
                 cargo +nightly miri test -q -p victim-pool-verification --test stress -- --exact "$2"; }
 # shellcheck disable=SC2086 # the test column is a list of cargo arguments
-run_test()    { CARGO_TARGET_DIR=$T/std RUSTFLAGS="$(cfg "$1")" cargo test -q --release $2; }
+run_test()    { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= cargo test -q --release $2; }
 
 survivors=0
 printf '%-28s | %-12s | %-9s | %s\n' mutant "killed by" time replay
@@ -64,14 +74,13 @@ for row in "${rows[@]}"; do
   else
     verdict="SURVIVED"; survivors=$((survivors + 1))
   fi
-  flags="RUSTFLAGS='$(cfg "$name")'"
   case $checker in
     loom) replay="deterministic: rerun; LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS" ;;
     shuttle) replay="SHUTTLE_REPLAY=$(grep -A3 'failing schedule' "$log" | sed -n '3,4p' | tr -d '\n' | cut -c1-40)..." ;;
     differential) replay=$(grep -o 'VERIFY_SEED=[0-9]*' "$log" | head -1) ;;
     miri) seed=$(grep -o 'FAILING SEED: [0-9]*' "$log" | head -1 | grep -o '[0-9]*$')
           replay="MIRIFLAGS='-Zmiri-seed=${seed:-?} -Zmiri-preemption-rate=0.1'" ;;
-    test) replay="$flags cargo test --release $test" ;;
+    test) replay="RUSTFLAGS='$(cfg "$name")' cargo test --release $test" ;;
   esac
   what=$(grep -m1 -o "Causality violation\|not linearizable\|Undefined Behavior: [A-Za-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
   [ -z "$what" ] && what=$(grep -m1 -o "panicked at [^:]*" "$log")

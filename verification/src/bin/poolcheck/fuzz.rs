@@ -57,9 +57,14 @@ pub struct Failure {
     pub shuttle: Option<ShuttleCase>,
 }
 
-/// The mutant this binary was compiled as: the `victim_pool_mutant` cfg in
-/// the `RUSTFLAGS` it was built with (the runners' way to select one).
+/// The mutant this binary was compiled as: `VICTIM_POOL_MUTANT` at build
+/// time (set by `poolcheck mutants`, which builds through
+/// `verification/mutant-rustc`), or the `victim_pool_mutant` cfg in the
+/// `RUSTFLAGS` it was built with.
 pub fn built_mutant() -> Option<String> {
+    if let Some(m) = option_env!("VICTIM_POOL_MUTANT").filter(|m| !m.is_empty()) {
+        return Some(m.to_string());
+    }
     let flags = option_env!("RUSTFLAGS")?;
     let value = flags.split("victim_pool_mutant=").nth(1)?;
     let name: String = value

@@ -1,6 +1,6 @@
 //! `poolcheck`: the verification CLI of victim-pool.
 //!
-//! - `poolcheck run [--tier quick|deep] [--budget 10m] [--json FILE] [--junit FILE]`:
+//! - `poolcheck run [--tier quick|deep] [--budget 15m] [--json FILE] [--junit FILE]`:
 //!   the in-process verification job (proptest differential, sequential
 //!   differential and checkers' tests, loom, shuttle, in-process fuzzing,
 //!   the mutant catalogue; Miri mutants in the deep tier). The full tier
@@ -266,7 +266,7 @@ poolcheck mutants --tier deep --budget 1h")]
         /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri mutants).
         #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
         tier: Tier,
-        /// Budget for the whole job (e.g. 90s, 10m, 1h30m) [default: 10m, 1h for deep].
+        /// Budget for the whole job (e.g. 90s, 10m, 1h30m) [default: 15m, 1h for deep].
         #[arg(long, value_name = "DURATION", value_parser = budget)]
         budget: Option<Duration>,
         /// Write the JSON report here.
@@ -341,7 +341,7 @@ poolcheck mutants --tier deep --budget 1h")]
             deep,
             budget: a
                 .budget
-                .unwrap_or(Duration::from_secs(if deep { 3600 } else { 600 })),
+                .unwrap_or(Duration::from_secs(if deep { 3600 } else { 900 })),
             json: a.json,
             junit: a.junit,
         };

@@ -30,6 +30,34 @@ pub struct Mutant {
 /// The checkers a catalogue row can name.
 pub const CHECKERS: [&str; 5] = ["loom", "shuttle", "miri", "differential", "test"];
 
+/// Makes `cmd` (a cargo command) build the workspace's crates as `mutant`:
+/// `verification/mutant-rustc` as `RUSTC_WORKSPACE_WRAPPER`, copied to
+/// `out/wrappers/<mutant>` (it takes the mutant's name from its own file
+/// name), so the dependencies built for the real core are shared by every
+/// mutant; `RUSTFLAGS` is set to `base`. Miri ignores workspace wrappers:
+/// its mutants use [`rustflags`] instead.
+fn wrap(
+    cmd: &mut Command,
+    root: &Path,
+    out: &Path,
+    base: &str,
+    mutant: &str,
+) -> Result<(), String> {
+    let dir = out.join("wrappers");
+    let wrapper = dir.join(mutant);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(root.join("verification/mutant-rustc"), &wrapper))
+        .map_err(|e| {
+            format!(
+                "cannot install the mutant wrapper {}: {e}",
+                wrapper.display()
+            )
+        })?;
+    cmd.env("RUSTC_WORKSPACE_WRAPPER", wrapper)
+        .env("RUSTFLAGS", base);
+    Ok(())
+}
+
 /// The `RUSTFLAGS` that build `mutant`, after `base` (`--cfg loom`, …).
 pub fn rustflags(base: &str, mutant: &str) -> String {
     let cfg = format!("--cfg victim_pool_mutant=\"{mutant}\"");
@@ -173,13 +201,36 @@ pub fn run(
         let _ = std::fs::create_dir_all(&dir);
         let log = dir.join("log.txt");
         let mut cmd = Command::new("cargo");
-        cmd.current_dir(&ctx.root)
-            .env("RUSTFLAGS", rustflags("", &m.name));
+        cmd.current_dir(&ctx.root);
+        let base = match m.tool.as_str() {
+            "loom" => "--cfg loom",
+            "shuttle" => "--cfg shuttle",
+            _ => "",
+        };
+        let wrapped = if m.tool == "miri" {
+            cmd.env("RUSTFLAGS", rustflags("", &m.name));
+            Ok(())
+        } else {
+            wrap(&mut cmd, &ctx.root, &ctx.out, base, &m.name)
+        };
+        if let Err(e) = wrapped {
+            kills.push(Kill {
+                mutant: m.clone(),
+                status: Status::BuildError,
+                killed: false,
+                seconds: 0.0,
+                evidence: e,
+                replay: String::new(),
+                saved: dir,
+                replay_file: None,
+            });
+            bar.inc(1);
+            continue;
+        }
         let exact = ["--", "--exact", m.test.as_str(), "--test-threads=1"];
         match m.tool.as_str() {
             "loom" => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("loom"))
-                    .env("RUSTFLAGS", rustflags("--cfg loom", &m.name))
                     .env("LOOM_MAX_PREEMPTIONS", &loom_bound)
                     .args([
                         "test",
@@ -193,7 +244,6 @@ pub fn run(
             }
             "shuttle" => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("shuttle"))
-                    .env("RUSTFLAGS", rustflags("--cfg shuttle", &m.name))
                     .env("SHUTTLE_SECS", ctx.shuttle_secs.to_string())
                     .args([
                         "test",
@@ -331,7 +381,9 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
     let mut build = Command::new("cargo");
     build
         .current_dir(&ctx.root)
-        .env("RUSTFLAGS", rustflags("", &m.name))
+        // Names the build for `poolcheck fuzz`'s failure files
+        // (`fuzz::built_mutant`); the wrapper does the mutating.
+        .env("VICTIM_POOL_MUTANT", &m.name)
         .env("CARGO_TARGET_DIR", &target)
         .args([
             "build",
@@ -341,6 +393,9 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
             "--bin",
             "poolcheck",
         ]);
+    if wrap(&mut build, &ctx.root, &ctx.out, "", &m.name).is_err() {
+        return None;
+    }
     let r = exec::run(
         build,
         &dir.join("build-poolcheck.txt"),
