@@ -69,8 +69,10 @@ for row in "${rows[@]}"; do
   secs=$(echo "$(date +%s.%N) - $start" | bc)
   if grep -q "error\[E\|could not compile" "$log"; then
     verdict="BUILD-ERROR"; survivors=$((survivors + 1))
+  elif [ $rc -ne 0 ] && [ "$checker" = test ]; then
+    verdict="test"   # the command is in the replay column
   elif [ $rc -ne 0 ]; then
-    verdict="$checker:${test%% *}"
+    verdict="$checker:$test"
   else
     verdict="SURVIVED"; survivors=$((survivors + 1))
   fi
