@@ -122,7 +122,8 @@ fn rss_cycle() -> String {
 }
 
 fn main() {
-    let dir = std::env::var("BENCH_REPORT_DIR").unwrap_or_else(|_| "target/bench-report".into());
+    let dir = std::env::var("BENCH_REPORT_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-report").into());
     std::fs::create_dir_all(&dir).expect("create report dir");
     let rss = rss_cycle();
     let per_item = [

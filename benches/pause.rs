@@ -245,7 +245,8 @@ fn expensive_new(threads: usize, local: bool, sweep: Duration) -> String {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported.
-    let dir = std::env::var("BENCH_REPORT_DIR").unwrap_or_else(|_| "target/bench-report".into());
+    let dir = std::env::var("BENCH_REPORT_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-report").into());
     std::fs::create_dir_all(&dir).expect("create report dir");
     let mut cleanup = Vec::new();
     for workers in [0, 1, 3] {

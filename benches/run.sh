@@ -43,11 +43,11 @@ go_bin="${GO:-$(command -v go || true)}"
 cat "$report/machine.txt"
 
 echo "== criterion shapes ($mode)"
-cargo bench --bench shapes -- "$@"
+cargo bench -p victim-pool-benches --bench shapes -- "$@"
 echo "== cleanup pause and ExpensiveNew"
-cargo bench --bench pause
+cargo bench -p victim-pool-benches --bench pause
 echo "== memory"
-cargo bench --bench memory
+cargo bench -p victim-pool-benches --bench memory
 
 if [ -n "$go_bin" ]; then
   echo "== Go sync.Pool"

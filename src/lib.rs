@@ -1,6 +1,10 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("lib.md")]
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+// The dequeue packs head and tail into one `AtomicU64`; slot marks are `AtomicU64` words.
+#[cfg(not(target_has_atomic = "64"))]
+compile_error!("victim-pool needs 64-bit atomics (`AtomicU64`), which this target does not have");
 
 mod auto_cleanup;
 pub mod chain;

@@ -1,70 +1,94 @@
 #!/usr/bin/env bash
-# Runs the mutant catalogue: builds the core once per mutant
-# (VICTIM_POOL_MUTANT=<name>, see build.rs) and runs the check expected to
-# kill it. Prints: mutant | killed by | time to kill | replay.
-# A mutant that survives makes the script exit 1.
+# Runs the mutant catalogue (verification/mutants.txt, the one list of
+# mutants): builds the core once per mutant with
+# --cfg victim_pool_mutant="<name>" and runs the check expected to kill it. Prints: mutant | killed by | time to kill | replay [evidence].
+# A mutant that survives (or does not build) makes the script exit 1; an
+# unknown name or a malformed catalogue row exits 2.
 # Usage: verification/mutants.sh [mutant ...]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export SHUTTLE_SECS="${SHUTTLE_SECS:-20}"
 T="${MUTANTS_TARGET_DIR:-${VERIFY_TARGET_DIR:-target/verification}/mutants}"
+catalogue=verification/mutants.txt
 
-loom()    { CARGO_TARGET_DIR=$T/loom    RUSTFLAGS="--cfg loom"    cargo test -q -p victim-pool-verification --release --test loom    -- --exact "$1"; }
-shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTFLAGS="--cfg shuttle" cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$1"; }
-diffr()   { CARGO_TARGET_DIR=$T/std cargo test -q -p victim-pool-verification --release --test differential; }
-miri()    { CARGO_TARGET_DIR=$T/miri MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..32 -Zmiri-preemption-rate=0.1}" \
-              cargo +nightly miri test -q -p victim-pool-verification --test stress -- --exact "$1"; }
+trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
 
-# name | tool | test
-CATALOGUE="
-consumer_clears_typ_first|loom|dequeue_cap2_wraparound
-consumer_typ_store_relaxed|loom|dequeue_cap2_wraparound
-producer_skips_typ_check|loom|dequeue_cap2_wraparound
-producer_typ_load_relaxed|loom|dequeue_cap2_wraparound
-push_publish_relaxed|loom|dequeue_cap2_wraparound
-pop_tail_without_cas|shuttle|dequeue_linearizable
-chain_next_after_pop|loom|chain_refill_then_grow
-free_unlinked_immediately|miri|chain_reclaim_under_contention
-get_skips_victim|differential|-
-steal_from_head|differential|-
-cleanup_frees_victim_early|miri|victim_chain_grace_period
-"
+# The catalogue's rows as "name|checker|test", checked.
+rows=()
+while IFS='|' read -r name checker test rule extra; do
+  name=$(trim "$name")
+  [ -z "$name" ] || [[ "$name" == \#* ]] && continue
+  checker=$(trim "$checker"); test=$(trim "$test"); rule=$(trim "$rule")
+  if [ -n "$extra" ] || [ -z "$test" ] || [ -z "$rule" ] || ! [[ "$name" =~ ^[a-z0-9_]+$ ]]; then
+    echo "$catalogue: malformed row for $name (want: name | checker | test | rule broken)" >&2; exit 2
+  fi
+  case $checker in loom|shuttle|miri|differential|test) ;;
+    *) echo "$catalogue: $name: unknown checker '$checker' (loom, shuttle, miri, differential, test)" >&2; exit 2 ;;
+  esac
+  rows+=("$name|$checker|$test")
+done <"$catalogue"
+known=" ${rows[*]%%|*} "
+for want in "$@"; do
+  if [[ "$known" != *" $want "* ]]; then
+    echo "unknown mutant '$want'; known:${known% }" >&2; exit 2
+  fi
+done
 
-want=" $* "
+# The cfg reaches the workspace's crates through verification/mutant-rustc
+# (a RUSTC_WORKSPACE_WRAPPER, called through a link named after the mutant):
+# the dependencies are then built once and shared by every mutant, where
+# RUSTFLAGS would rebuild them all for each one. Miri ignores that wrapper,
+# so Miri mutants take RUSTFLAGS.
+mkdir -p "$T/wrappers"
+W=$(cd "$T/wrappers" && pwd)
+wrap() { cp -f verification/mutant-rustc "$W/$1" && printf '%s' "$W/$1"; }
+cfg() { printf -- '--cfg victim_pool_mutant="%s"' "$1"; }
+# One cargo command per checker; $1 = the mutant, $2 = the catalogue's test.
+run_loom()    { CARGO_TARGET_DIR=$T/loom    RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS="--cfg loom" \
+                cargo test -q -p victim-pool-verification --release --test loom -- --exact "$2"; }
+run_shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS="--cfg shuttle" \
+                cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$2"; }
+run_differential() { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= \
+                cargo test -q -p victim-pool-verification --release --test differential; }
+run_miri()    { CARGO_TARGET_DIR=$T/miri RUSTFLAGS="$(cfg "$1")" \
+                MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..32 -Zmiri-preemption-rate=0.1}" \
+                cargo +nightly miri test -q -p victim-pool-verification --test stress -- --exact "$2"; }
+# shellcheck disable=SC2086 # the test column is a list of cargo arguments
+run_test()    { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= timeout 600 cargo test -q $2; }
+
 survivors=0
 printf '%-28s | %-12s | %-9s | %s\n' mutant "killed by" time replay
-while IFS='|' read -r name tool test; do
-  [ -z "$name" ] && continue
-  [ $# -gt 0 ] && [[ "$want" != *" $name "* ]] && continue
+for row in "${rows[@]}"; do
+  IFS='|' read -r name checker test <<<"$row"
+  [ $# -gt 0 ] && [[ " $* " != *" $name "* ]] && continue
   log=$(mktemp)
   start=$(date +%s.%N)
-  case $tool in
-    loom) VICTIM_POOL_MUTANT=$name loom "$test" >"$log" 2>&1 ;;
-    shuttle) VICTIM_POOL_MUTANT=$name shuttle "$test" >"$log" 2>&1 ;;
-    differential) VICTIM_POOL_MUTANT=$name diffr >"$log" 2>&1 ;;
-    miri) VICTIM_POOL_MUTANT=$name miri "$test" >"$log" 2>&1 ;;
-  esac
+  "run_$checker" "$name" "$test" >"$log" 2>&1
   rc=$?
   secs=$(echo "$(date +%s.%N) - $start" | bc)
-  if grep -q "MUTANT $name" "$log" && grep -q "error\[E" "$log"; then
+  if grep -q "error\[E\|could not compile" "$log"; then
     verdict="BUILD-ERROR"; survivors=$((survivors + 1))
-  elif [ $rc -ne 0 ] && ! grep -q "error\[E\|could not compile" "$log"; then
-    verdict="$tool:$test"
+  elif [ $rc -ne 0 ] && [ "$checker" = test ]; then
+    verdict="test"   # the command is in the replay column
+  elif [ $rc -ne 0 ]; then
+    verdict="$checker:$test"
   else
     verdict="SURVIVED"; survivors=$((survivors + 1))
   fi
-  case $tool in
+  case $checker in
     loom) replay="deterministic: rerun; LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS" ;;
     shuttle) replay="SHUTTLE_REPLAY=$(grep -A3 'failing schedule' "$log" | sed -n '3,4p' | tr -d '\n' | cut -c1-40)..." ;;
     differential) replay=$(grep -o 'VERIFY_SEED=[0-9]*' "$log" | head -1) ;;
     miri) seed=$(grep -o 'FAILING SEED: [0-9]*' "$log" | head -1 | grep -o '[0-9]*$')
           replay="MIRIFLAGS='-Zmiri-seed=${seed:-?} -Zmiri-preemption-rate=0.1'" ;;
+    test) replay="RUSTFLAGS='$(cfg "$name")' cargo test $test" ;;
   esac
   what=$(grep -m1 -o "Causality violation\|not linearizable\|Undefined Behavior: [A-Za-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
+  [ -z "$what" ] && what=$(grep -m1 -o "panicked at [^:]*" "$log")
   printf '%-28s | %-12s | %7.1fs | %s [%s]\n' "$name" "$verdict" "$secs" "$replay" "$what"
   cp "$log" "/tmp/mutant-$name.log" 2>/dev/null
   rm -f "$log"
-done <<<"$CATALOGUE"
+done
 echo "survivors: $survivors"
 [ "$survivors" -eq 0 ]

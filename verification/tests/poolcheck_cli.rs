@@ -130,13 +130,16 @@ fn zero_and_invalid_budgets() {
         "budget must be greater than zero",
     );
     assert_bad_input(&["fuzz", "--budget", "ten minutes"], "invalid duration");
-    assert_bad_input(&["fuzz", "--budget"], "--budget needs a value");
+    assert_bad_input(
+        &["fuzz", "--budget"],
+        "a value is required for '--budget <DURATION>'",
+    );
 }
 
 #[test]
 fn unknown_tier_subcommand_and_flags() {
     assert_bad_input(&["run", "--tier", "medium"], "unknown tier \"medium\"");
-    assert_bad_input(&["frobnicate"], "unknown subcommand");
+    assert_bad_input(&["frobnicate"], "unrecognized subcommand 'frobnicate'");
     assert_bad_input(&[], "missing subcommand");
     assert_bad_input(
         &["fuzz", "--threads", "0"],
@@ -146,12 +149,81 @@ fn unknown_tier_subcommand_and_flags() {
         &["fuzz", "--seed", "-1"],
         "--seed must be an unsigned integer",
     );
-    assert_bad_input(&["fuzz", "--seed", "--threads"], "--seed needs a value");
+    assert_bad_input(
+        &["fuzz", "--seed", "--threads"],
+        "a value is required for '--seed <S>'",
+    );
+    assert_bad_input(
+        &["run", "--frobnicate"],
+        "unexpected argument '--frobnicate'",
+    );
     assert_bad_input(
         &["fuzz", "--seed", "x"],
         "--seed must be an unsigned integer",
     );
     assert_bad_input(&["replay"], "missing FILE");
+}
+
+/// Exit code 0, `needle` on stdout, nothing on stderr.
+fn assert_prints(args: &[&str], needle: &str) -> String {
+    let out = poolcheck(args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout} {stderr}");
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    assert!(
+        stdout.contains(needle),
+        "{args:?}: {stdout:?} lacks {needle:?}"
+    );
+    stdout
+}
+
+#[test]
+fn help_and_version() {
+    let version = format!("poolcheck {}", env!("CARGO_PKG_VERSION"));
+    assert_prints(&["--version"], &version);
+    assert_prints(&["-V"], &version);
+    for args in [&["--help"][..], &["-h"], &["help"]] {
+        let text = assert_prints(args, "Usage: poolcheck <COMMAND>");
+        for cmd in ["run", "fuzz", "replay", "mutants"] {
+            assert!(
+                text.contains(&format!("\n  {cmd} ")),
+                "{args:?} lacks {cmd}: {text}"
+            );
+        }
+    }
+    // Every subcommand, in all three spellings, has its own help with
+    // examples of that subcommand.
+    for cmd in ["run", "fuzz", "replay", "mutants"] {
+        for args in [vec![cmd, "--help"], vec![cmd, "-h"], vec!["help", cmd]] {
+            let text = assert_prints(&args, &format!("Usage: poolcheck {cmd} "));
+            assert!(
+                text.contains(&format!("Examples:\n  poolcheck {cmd}")),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn equals_form_of_options() {
+    // `--budget=5s` (and the other `--flag=value` forms) parse like
+    // `--budget 5s`; bad values are still caught.
+    assert_bad_input(&["fuzz", "--budget=0s"], "budget must be greater than zero");
+    assert_bad_input(&["run", "--tier=medium"], "unknown tier \"medium\"");
+    let dir = scratch("equals");
+    let out = poolcheck(&[
+        "fuzz",
+        "--budget=1s",
+        "--threads=1",
+        "--seed=3",
+        "--no-progress",
+        &format!("--dir={}", dir.display()),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("on 1 threads; seed 3"), "{stdout}");
+    assert!(stdout.contains("no failures"), "{stdout}");
 }
 
 #[test]

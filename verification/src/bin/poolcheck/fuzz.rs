@@ -39,7 +39,7 @@ pub struct Failure {
     pub kind: Kind,
     /// The seed the history was generated from.
     pub seed: u64,
-    /// The mutant the binary was built as (`VICTIM_POOL_MUTANT`), if any.
+    /// The mutant the binary was built as (`--cfg victim_pool_mutant`), if any.
     pub mutant: Option<String>,
     /// The first violation, in words.
     pub message: String,
@@ -57,11 +57,22 @@ pub struct Failure {
     pub shuttle: Option<ShuttleCase>,
 }
 
-/// The mutant this binary was compiled as.
+/// The mutant this binary was compiled as: `VICTIM_POOL_MUTANT` at build
+/// time (set by `poolcheck mutants`, which builds through
+/// `verification/mutant-rustc`), or the `victim_pool_mutant` cfg in the
+/// `RUSTFLAGS` it was built with.
 pub fn built_mutant() -> Option<String> {
-    option_env!("VICTIM_POOL_MUTANT")
-        .filter(|m| !m.is_empty())
-        .map(str::to_string)
+    if let Some(m) = option_env!("VICTIM_POOL_MUTANT").filter(|m| !m.is_empty()) {
+        return Some(m.to_string());
+    }
+    let flags = option_env!("RUSTFLAGS")?;
+    let value = flags.split("victim_pool_mutant=").nth(1)?;
+    let name: String = value
+        .trim_start_matches(['"', '\''])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Options of `poolcheck fuzz`.

@@ -1,18 +1,22 @@
 //! `poolcheck`: the verification CLI of victim-pool.
 //!
-//! - `poolcheck run [--tier quick|deep] [--budget 10m] [--json FILE] [--junit FILE]`:
-//!   the CI verification job (proptest differential, sequential
+//! - `poolcheck run [--tier quick|deep] [--budget 15m] [--json FILE] [--junit FILE]`:
+//!   the in-process verification job (proptest differential, sequential
 //!   differential and checkers' tests, loom, shuttle, in-process fuzzing,
-//!   the mutant catalogue; Miri in the deep tier).
+//!   the mutant catalogue; Miri mutants in the deep tier). The full tier
+//!   runner, with the Miri/TSan/ASan builds, is `.ci/verification.sh`.
 //! - `poolcheck fuzz [--threads N] [--budget D] [--seed S] [--dir DIR] [--shuttle]`:
 //!   differential fuzzing, lock-free vs reference, failures saved as
 //!   replayable JSON files; `--shuttle`: shuttle-scheduled concurrent
 //!   histories (the shuttle tests, as subprocesses) instead.
 //! - `poolcheck replay FILE [--html OUT]`: re-runs a saved failure and
 //!   renders it step by step (terminal and self-contained HTML).
-//! - `poolcheck mutants [--only NAME]...`: the mutant kill table.
+//! - `poolcheck mutants [--only NAME]...`: the mutant kill table
+//!   (catalogue: `verification/mutants.txt`).
 //!
-//! Exit codes: 0 success, 1 a check failed, 2 bad input.
+//! `poolcheck help`, `poolcheck <command> --help` (or `-h`) and
+//! `--version` print to stdout. Exit codes: 0 success, 1 a check failed,
+//! 2 bad input (a one-line error on stderr).
 
 #[cfg(any(loom, shuttle))]
 fn main() {
@@ -53,13 +57,10 @@ mod cli {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
-    use crate::{fuzz, mutants, replay, run, shuttle_fuzz};
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::{Args, Parser, Subcommand};
 
-    const USAGE: &str = "usage: poolcheck <run|fuzz|replay|mutants> [options]
-  run     [--tier quick|deep] [--budget 10m] [--json FILE] [--junit FILE] [--no-progress]
-  fuzz    [--threads N] [--budget 1m] [--seed S] [--dir DIR] [--stop-on-failure] [--no-progress] [--shuttle]
-  replay  FILE [--html OUT.html] [--attempts N]
-  mutants [--only NAME]... [--tier quick|deep] [--budget 30m] [--no-progress]";
+    use crate::{fuzz, mutants, replay, run, shuttle_fuzz};
 
     /// Settings shared by the subcommands.
     #[derive(Clone, Debug)]
@@ -95,7 +96,7 @@ mod cli {
 
     fn workspace_root() -> Result<PathBuf, String> {
         let is_root = |p: &Path| {
-            p.join("verification/mutants.sh").is_file() && p.join("Cargo.toml").is_file()
+            p.join("verification/mutants.txt").is_file() && p.join("Cargo.toml").is_file()
         };
         if let Ok(mut dir) = std::env::current_dir() {
             loop {
@@ -146,6 +147,7 @@ mod cli {
         Ok(total)
     }
 
+    /// A budget: a duration greater than zero.
     fn budget(s: &str) -> Result<Duration, String> {
         let d = parse_duration(s)?;
         if d.is_zero() {
@@ -154,25 +156,31 @@ mod cli {
         Ok(d)
     }
 
-    struct Args {
-        rest: std::vec::IntoIter<String>,
+    /// A verification tier.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Tier {
+        Quick,
+        Deep,
     }
 
-    impl Args {
-        fn value(&mut self, flag: &str) -> Result<String, String> {
-            self.rest
-                .next()
-                .filter(|v| !v.starts_with("--"))
-                .ok_or_else(|| format!("{flag} needs a value"))
-        }
-    }
-
-    fn tier(s: &str) -> Result<bool, String> {
+    fn tier(s: &str) -> Result<Tier, String> {
         match s {
-            "quick" => Ok(false),
-            "deep" => Ok(true),
+            "quick" => Ok(Tier::Quick),
+            "deep" => Ok(Tier::Deep),
             other => Err(format!("unknown tier {other:?} (expected quick or deep)")),
         }
+    }
+
+    fn threads(s: &str) -> Result<usize, String> {
+        s.parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("--threads must be a positive integer (got {s:?})"))
+    }
+
+    fn seed(s: &str) -> Result<u64, String> {
+        s.parse()
+            .map_err(|_| format!("--seed must be an unsigned integer (got {s:?})"))
     }
 
     /// The settings: workspace root, output dir, tier bounds.
@@ -190,231 +198,317 @@ mod cli {
         })
     }
 
-    fn dispatch(argv: Vec<String>) -> Result<i32, String> {
-        let mut args = Args {
-            rest: argv.into_iter(),
+    /// The verification CLI of victim-pool.
+    #[derive(Debug, Parser)]
+    #[command(
+        name = "poolcheck",
+        version,
+        about = "Verification CLI of victim-pool: the in-process verification job, differential fuzzing, failure replay and the mutant kill table",
+        long_about = None,
+        subcommand_required = true,
+        after_help = "Exit codes: 0 success, 1 a check failed, 2 bad input.\n\
+The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.sh; see verification/README.md."
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Cmd,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Cmd {
+        /// The in-process verification job (not Miri, TSan, ASan: see
+        /// .ci/verification.sh).
+        ///
+        /// Stages: the proptest and sequential differentials and the
+        /// checkers' own tests, loom, shuttle, in-process fuzzing, the mutant
+        /// table (Miri mutants in the deep tier). Prints a progress bar per
+        /// stage and a summary table, writes a JSON report (and JUnit XML
+        /// with --junit); exit 1 on any divergence or surviving mutant.
+        #[command(after_help = "Examples:\n  \
+poolcheck run --tier quick\n  \
+poolcheck run --tier deep --budget 2h --json target/poolcheck/report.json --junit target/poolcheck/junit.xml")]
+        Run(RunArgs),
+        /// Differential fuzzing, lock-free pool vs the reference spec.
+        ///
+        /// Random sequential and concurrent histories on every thread until
+        /// the budget runs out; failures are saved as replayable JSON files
+        /// (`poolcheck replay FILE`). With --shuttle: the shuttle scenarios,
+        /// scheduled by shuttle, as subprocesses.
+        #[command(after_help = "Examples:\n  \
+poolcheck fuzz --budget 10m\n  \
+poolcheck fuzz --threads 1 --seed 42 --budget=30s --stop-on-failure\n  \
+poolcheck fuzz --shuttle --budget 5m")]
+        Fuzz(FuzzArgs),
+        /// Re-runs a saved failure and renders it step by step.
+        ///
+        /// FILE is a failure saved by `poolcheck fuzz`; the steps, both
+        /// pools' results and the lock-free internals are printed, and with
+        /// --html also written as a self-contained HTML page.
+        #[command(after_help = "Examples:\n  \
+poolcheck replay target/poolcheck/failures/sequential-42.json\n  \
+poolcheck replay FILE --html failure.html")]
+        Replay(ReplayArgs),
+        /// The mutant kill table.
+        ///
+        /// Builds each mutant of verification/mutants.txt (RUSTFLAGS='--cfg
+        /// victim_pool_mutant="NAME"') and runs the check that must kill it;
+        /// exit 1 if one survives. The evidence goes to
+        /// target/poolcheck/mutants/NAME/.
+        #[command(after_help = "Examples:\n  \
+poolcheck mutants\n  \
+poolcheck mutants --only get_skips_victim --only steal_from_head\n  \
+poolcheck mutants --tier deep --budget 1h")]
+        Mutants(MutantsArgs),
+    }
+
+    #[derive(Debug, Args)]
+    struct RunArgs {
+        /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri mutants).
+        #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
+        tier: Tier,
+        /// Budget for the whole job (e.g. 90s, 10m, 1h30m) [default: 15m, 1h for deep].
+        #[arg(long, value_name = "DURATION", value_parser = budget)]
+        budget: Option<Duration>,
+        /// Write the JSON report here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// No progress bars (they are off anyway when stderr is not a terminal).
+        #[arg(long)]
+        no_progress: bool,
+    }
+
+    #[derive(Debug, Args)]
+    struct FuzzArgs {
+        /// Worker threads [default: the available parallelism].
+        #[arg(long, value_name = "N", value_parser = threads)]
+        threads: Option<usize>,
+        /// How long to fuzz (e.g. 90s, 10m, 1h30m).
+        #[arg(long, value_name = "DURATION", value_parser = budget, default_value = "1m")]
+        budget: Duration,
+        /// Seed of the history generator.
+        #[arg(long, value_name = "S", value_parser = seed, default_value = "0", allow_negative_numbers = true)]
+        seed: u64,
+        /// Where failures are saved [default: target/poolcheck/failures].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Stop at the first failure.
+        #[arg(long)]
+        stop_on_failure: bool,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// Shuttle-scheduled concurrent histories (the shuttle tests, as
+        /// subprocesses) instead of the in-process ones.
+        #[arg(long)]
+        shuttle: bool,
+    }
+
+    #[derive(Debug, Args)]
+    struct ReplayArgs {
+        /// A failure file saved by `poolcheck fuzz`.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Also write a self-contained HTML page here.
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// How many runs a concurrent failure gets to reproduce.
+        #[arg(long, value_name = "N", default_value_t = 200)]
+        attempts: usize,
+    }
+
+    #[derive(Debug, Args)]
+    struct MutantsArgs {
+        /// Only this mutant (repeatable; default: all).
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        /// quick, or deep (also the Miri mutants; loom bound 3).
+        #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
+        tier: Tier,
+        /// Budget for the whole table (e.g. 30m).
+        #[arg(long, value_name = "DURATION", value_parser = budget, default_value = "30m")]
+        budget: Duration,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    }
+
+    fn run_cmd(a: RunArgs) -> Result<i32, String> {
+        let deep = a.tier == Tier::Deep;
+        let opts = run::RunOptions {
+            deep,
+            budget: a
+                .budget
+                .unwrap_or(Duration::from_secs(if deep { 3600 } else { 900 })),
+            json: a.json,
+            junit: a.junit,
         };
-        let Some(cmd) = args.rest.next() else {
-            return Err(
-                "missing subcommand (run, fuzz, replay or mutants; see poolcheck help)".to_string(),
+        let ctx = ctx(deep, a.no_progress)?;
+        Ok(if run::run(&ctx, &opts)? { 0 } else { 1 })
+    }
+
+    fn fuzz_cmd(a: FuzzArgs) -> Result<i32, String> {
+        let progress = !a.no_progress && std::io::stderr().is_terminal();
+        let opts = fuzz::FuzzOptions {
+            threads: a
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+            budget: a.budget,
+            seed: a.seed,
+            dir: match a.dir {
+                Some(d) => d,
+                None => ctx(false, true)
+                    .map(|c| c.out.join("failures"))
+                    .unwrap_or_else(|_| PathBuf::from("target/poolcheck/failures")),
+            },
+            stop_on_failure: a.stop_on_failure,
+            progress,
+        };
+        if a.shuttle {
+            let ctx = ctx(false, !opts.progress)?;
+            let bar = if ctx.progress {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.enable_steady_tick(Duration::from_millis(200));
+                bar
+            } else {
+                indicatif::ProgressBar::hidden()
+            };
+            println!(
+                "poolcheck fuzz --shuttle: the shuttle scenarios, seed {}, budget {:.0}s (build excluded), target {}",
+                opts.seed,
+                opts.budget.as_secs_f64(),
+                ctx.out.join("shuttle-fuzz").display()
             );
+            let stats =
+                shuttle_fuzz::fuzz(&ctx.root, &ctx.out, &opts.dir, opts.budget, opts.seed, &bar);
+            bar.finish_and_clear();
+            let stats = stats?;
+            let total: u64 = stats.tests.iter().map(|t| t.schedules).sum();
+            let explored: f64 = stats.tests.iter().map(|t| t.seconds).sum();
+            println!(
+                "poolcheck fuzz --shuttle: {total} schedules in {explored:.1}s of exploration ({:.0}/s), {} tests, {:.1}s wall; seed {}",
+                total as f64 / explored.max(1e-9),
+                stats.tests.len(),
+                stats.seconds,
+                opts.seed
+            );
+            return Ok(report_failures(&stats.failures));
+        }
+        let stats = fuzz::fuzz(&opts)?;
+        let t = stats.seconds.max(1e-9);
+        println!(
+            "poolcheck fuzz: {} sequential histories ({:.0}/s, {:.0} steps/s), {} concurrent histories ({:.0}/s) in {:.1}s on {} threads; seed {}",
+            stats.sequential,
+            stats.sequential as f64 / t,
+            stats.steps as f64 / t,
+            stats.concurrent,
+            stats.concurrent as f64 / t,
+            stats.seconds,
+            opts.threads,
+            opts.seed
+        );
+        if let Some(m) = fuzz::built_mutant() {
+            println!("  (this binary is built as MUTANT {m})");
+        }
+        Ok(report_failures(&stats.failures))
+    }
+
+    /// Prints the failure files; the exit code.
+    fn report_failures(failures: &[PathBuf]) -> i32 {
+        if failures.is_empty() {
+            println!("no failures");
+            0
+        } else {
+            println!("{} failures:", failures.len());
+            for f in failures {
+                println!("  poolcheck replay {}", f.display());
+            }
+            1
+        }
+    }
+
+    fn mutants_cmd(a: MutantsArgs) -> Result<i32, String> {
+        let deep = a.tier == Tier::Deep;
+        let ctx = ctx(deep, a.no_progress)?;
+        let list = mutants::select(mutants::catalogue(&ctx.root)?, &a.only)?;
+        let bar = if ctx.progress {
+            let b = indicatif::ProgressBar::new(list.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "mutants [{bar:28.cyan/blue}] {pos}/{len} {elapsed} {wide_msg}",
+                )
+                .map_err(|e| e.to_string())?,
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
         };
-        match cmd.as_str() {
-            "help" | "--help" | "-h" => {
-                println!("{USAGE}");
+        let deadline = std::time::Instant::now() + a.budget;
+        let kills = mutants::run(&ctx, &list, deep, deadline, &bar);
+        bar.finish_and_clear();
+        print!("{}", run::kill_table(&kills));
+        println!("evidence saved under {}", ctx.out.join("mutants").display());
+        let bad = kills.iter().any(|k| {
+            matches!(
+                k.status,
+                crate::exec::Status::Passed
+                    | crate::exec::Status::BuildError
+                    | crate::exec::Status::TimedOut
+            )
+        });
+        Ok(if bad { 1 } else { 0 })
+    }
+
+    /// A clap usage error in one line (the rest of clap's text is a usage
+    /// block and a tip, which `--help` shows in full).
+    fn one_line(e: &clap::Error) -> String {
+        let missing = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+            (ErrorKind::MissingRequiredArgument, Some(ContextValue::Strings(args))) => {
+                Some(args.join(", "))
+            }
+            (ErrorKind::MissingRequiredArgument, Some(ContextValue::String(arg))) => {
+                Some(arg.clone())
+            }
+            _ => None,
+        };
+        let text = match missing {
+            Some(args) => format!("missing {}", args.replace(['<', '>'], "")),
+            None if matches!(
+                e.kind(),
+                ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+            {
+                "missing subcommand (run, fuzz, replay or mutants)".to_string()
+            }
+            None => {
+                let rendered = e.render().to_string();
+                let first = rendered.lines().next().unwrap_or("").trim();
+                first.strip_prefix("error: ").unwrap_or(first).to_string()
+            }
+        };
+        format!("{text} (see poolcheck --help)")
+    }
+
+    /// Parses `argv` (without the program name) and runs the subcommand:
+    /// the exit code, or a one-line error (exit 2).
+    fn dispatch(argv: Vec<String>) -> Result<i32, String> {
+        let cli = match Cli::try_parse_from(std::iter::once("poolcheck".to_string()).chain(argv)) {
+            Ok(cli) => cli,
+            // --help, -h, --version: clap prints them to stdout, exit 0.
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => return Err(one_line(&e)),
+        };
+        match cli.command {
+            Cmd::Run(a) => run_cmd(a),
+            Cmd::Fuzz(a) => fuzz_cmd(a),
+            Cmd::Replay(a) => {
+                replay::replay(&a.file, a.html, a.attempts)?;
                 Ok(0)
             }
-            "run" => {
-                let mut opts = run::RunOptions {
-                    deep: false,
-                    budget: Duration::from_secs(600),
-                    json: None,
-                    junit: None,
-                };
-                let mut budget_set = false;
-                let mut no_progress = false;
-                while let Some(a) = args.rest.next() {
-                    match a.as_str() {
-                        "--tier" => opts.deep = tier(&args.value("--tier")?)?,
-                        "--budget" => {
-                            opts.budget = budget(&args.value("--budget")?)?;
-                            budget_set = true;
-                        }
-                        "--json" => opts.json = Some(args.value("--json")?.into()),
-                        "--junit" => opts.junit = Some(args.value("--junit")?.into()),
-                        "--no-progress" => no_progress = true,
-                        other => return Err(format!("run: unknown argument {other:?}")),
-                    }
-                }
-                if opts.deep && !budget_set {
-                    opts.budget = Duration::from_secs(3600);
-                }
-                let ctx = ctx(opts.deep, no_progress)?;
-                Ok(if run::run(&ctx, &opts)? { 0 } else { 1 })
-            }
-            "fuzz" => {
-                let threads_default = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let mut opts = fuzz::FuzzOptions {
-                    threads: threads_default,
-                    budget: Duration::from_secs(60),
-                    seed: 0,
-                    dir: PathBuf::new(),
-                    stop_on_failure: false,
-                    progress: std::io::stderr().is_terminal(),
-                };
-                let mut dir = None;
-                let mut shuttle = false;
-                while let Some(a) = args.rest.next() {
-                    match a.as_str() {
-                        "--threads" => {
-                            let v = args.value("--threads")?;
-                            opts.threads = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
-                                format!("--threads must be a positive integer (got {v:?})")
-                            })?;
-                        }
-                        "--budget" => opts.budget = budget(&args.value("--budget")?)?,
-                        "--seed" => {
-                            let v = args.value("--seed")?;
-                            opts.seed = v.parse().map_err(|_| {
-                                format!("--seed must be an unsigned integer (got {v:?})")
-                            })?;
-                        }
-                        "--dir" => dir = Some(PathBuf::from(args.value("--dir")?)),
-                        "--stop-on-failure" => opts.stop_on_failure = true,
-                        "--no-progress" => opts.progress = false,
-                        "--shuttle" => shuttle = true,
-                        other => return Err(format!("fuzz: unknown argument {other:?}")),
-                    }
-                }
-                opts.dir = match dir {
-                    Some(d) => d,
-                    None => ctx(false, true)
-                        .map(|c| c.out.join("failures"))
-                        .unwrap_or_else(|_| PathBuf::from("target/poolcheck/failures")),
-                };
-                if shuttle {
-                    let ctx = ctx(false, !opts.progress)?;
-                    let bar = if ctx.progress {
-                        let bar = indicatif::ProgressBar::new_spinner();
-                        bar.enable_steady_tick(Duration::from_millis(200));
-                        bar
-                    } else {
-                        indicatif::ProgressBar::hidden()
-                    };
-                    println!(
-                        "poolcheck fuzz --shuttle: the shuttle scenarios, seed {}, budget {:.0}s (build excluded), target {}",
-                        opts.seed,
-                        opts.budget.as_secs_f64(),
-                        ctx.out.join("shuttle-fuzz").display()
-                    );
-                    let stats = shuttle_fuzz::fuzz(
-                        &ctx.root,
-                        &ctx.out,
-                        &opts.dir,
-                        opts.budget,
-                        opts.seed,
-                        &bar,
-                    );
-                    bar.finish_and_clear();
-                    let stats = stats?;
-                    let total: u64 = stats.tests.iter().map(|t| t.schedules).sum();
-                    let explored: f64 = stats.tests.iter().map(|t| t.seconds).sum();
-                    println!(
-                        "poolcheck fuzz --shuttle: {total} schedules in {explored:.1}s of exploration ({:.0}/s), {} tests, {:.1}s wall; seed {}",
-                        total as f64 / explored.max(1e-9),
-                        stats.tests.len(),
-                        stats.seconds,
-                        opts.seed
-                    );
-                    return Ok(if stats.failures.is_empty() {
-                        println!("no failures");
-                        0
-                    } else {
-                        println!("{} failures:", stats.failures.len());
-                        for f in &stats.failures {
-                            println!("  poolcheck replay {}", f.display());
-                        }
-                        1
-                    });
-                }
-                let stats = fuzz::fuzz(&opts)?;
-                let t = stats.seconds.max(1e-9);
-                println!(
-                    "poolcheck fuzz: {} sequential histories ({:.0}/s, {:.0} steps/s), {} concurrent histories ({:.0}/s) in {:.1}s on {} threads; seed {}",
-                    stats.sequential,
-                    stats.sequential as f64 / t,
-                    stats.steps as f64 / t,
-                    stats.concurrent,
-                    stats.concurrent as f64 / t,
-                    stats.seconds,
-                    opts.threads,
-                    opts.seed
-                );
-                if let Some(m) = fuzz::built_mutant() {
-                    println!("  (this binary is built as MUTANT {m})");
-                }
-                if stats.failures.is_empty() {
-                    println!("no failures");
-                    Ok(0)
-                } else {
-                    println!("{} failures:", stats.failures.len());
-                    for f in &stats.failures {
-                        println!("  poolcheck replay {}", f.display());
-                    }
-                    Ok(1)
-                }
-            }
-            "replay" => {
-                let mut file = None;
-                let mut html = None;
-                let mut attempts = 200;
-                while let Some(a) = args.rest.next() {
-                    match a.as_str() {
-                        "--html" => html = Some(PathBuf::from(args.value("--html")?)),
-                        "--attempts" => {
-                            let v = args.value("--attempts")?;
-                            attempts = v.parse().map_err(|_| {
-                                format!("--attempts must be an integer (got {v:?})")
-                            })?;
-                        }
-                        f if !f.starts_with("--") && file.is_none() => {
-                            file = Some(PathBuf::from(f))
-                        }
-                        other => return Err(format!("replay: unexpected argument {other:?}")),
-                    }
-                }
-                let file =
-                    file.ok_or("replay: missing FILE (a failure saved by poolcheck fuzz)")?;
-                replay::replay(&file, html, attempts)?;
-                Ok(0)
-            }
-            "mutants" => {
-                let mut only = Vec::new();
-                let mut deep = false;
-                let mut no_progress = false;
-                let mut limit = Duration::from_secs(1800);
-                while let Some(a) = args.rest.next() {
-                    match a.as_str() {
-                        "--only" => only.push(args.value("--only")?),
-                        "--tier" => deep = tier(&args.value("--tier")?)?,
-                        "--budget" => limit = budget(&args.value("--budget")?)?,
-                        "--no-progress" => no_progress = true,
-                        other => return Err(format!("mutants: unknown argument {other:?}")),
-                    }
-                }
-                let ctx = ctx(deep, no_progress)?;
-                let list = mutants::select(mutants::catalogue(&ctx.root)?, &only)?;
-                let bar = if ctx.progress {
-                    let b = indicatif::ProgressBar::new(list.len() as u64);
-                    b.set_style(
-                        indicatif::ProgressStyle::with_template(
-                            "mutants [{bar:28.cyan/blue}] {pos}/{len} {elapsed} {wide_msg}",
-                        )
-                        .map_err(|e| e.to_string())?,
-                    );
-                    b.enable_steady_tick(Duration::from_millis(200));
-                    b
-                } else {
-                    indicatif::ProgressBar::hidden()
-                };
-                let deadline = std::time::Instant::now() + limit;
-                let kills = mutants::run(&ctx, &list, deep, deadline, &bar);
-                bar.finish_and_clear();
-                print!("{}", run::kill_table(&kills));
-                println!("evidence saved under {}", ctx.out.join("mutants").display());
-                let bad = kills.iter().any(|k| {
-                    matches!(
-                        k.status,
-                        crate::exec::Status::Passed
-                            | crate::exec::Status::BuildError
-                            | crate::exec::Status::TimedOut
-                    )
-                });
-                Ok(if bad { 1 } else { 0 })
-            }
-            other => Err(format!(
-                "unknown subcommand {other:?} (run, fuzz, replay or mutants; see poolcheck help)"
-            )),
+            Cmd::Mutants(a) => mutants_cmd(a),
         }
     }
 

@@ -1,6 +1,7 @@
-//! The mutant catalogue: read from `verification/mutants.sh` (its
-//! `CATALOGUE` block is the single source of truth), each mutant built and
-//! run against the check that should kill it, the killing evidence saved.
+//! The mutant catalogue: read from `verification/mutants.txt` (the one list
+//! of mutants, shared with `verification/mutants.sh`), each mutant built
+//! with `--cfg victim_pool_mutant="NAME"` and run against the check that
+//! should kill it, the killing evidence saved.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,12 +16,57 @@ use crate::Ctx;
 /// One catalogue entry.
 #[derive(Clone, Debug, Serialize)]
 pub struct Mutant {
-    /// The mutant's name (`VICTIM_POOL_MUTANT`).
+    /// The mutant's name (the `victim_pool_mutant` cfg value).
     pub name: String,
-    /// `loom`, `shuttle`, `differential` or `miri`.
+    /// The checker: one of [`CHECKERS`].
     pub tool: String,
-    /// The test expected to kill it (`-` for the differential test).
+    /// The test expected to kill it (`-` for the differential test; the
+    /// arguments of `cargo test` for the `test` checker: a debug build
+    /// unless they say `--release`, so debug assertions can kill).
     pub test: String,
+    /// The rule of the protocol the mutant breaks.
+    pub rule: String,
+}
+
+/// The checkers a catalogue row can name.
+pub const CHECKERS: [&str; 5] = ["loom", "shuttle", "miri", "differential", "test"];
+
+/// Makes `cmd` (a cargo command) build the workspace's crates as `mutant`:
+/// `verification/mutant-rustc` as `RUSTC_WORKSPACE_WRAPPER`, copied to
+/// `out/wrappers/<mutant>` (it takes the mutant's name from its own file
+/// name), so the dependencies built for the real core are shared by every
+/// mutant; `RUSTFLAGS` is set to `base`. Miri ignores workspace wrappers:
+/// its mutants use [`rustflags`] instead.
+fn wrap(
+    cmd: &mut Command,
+    root: &Path,
+    out: &Path,
+    base: &str,
+    mutant: &str,
+) -> Result<(), String> {
+    let dir = out.join("wrappers");
+    let wrapper = dir.join(mutant);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(root.join("verification/mutant-rustc"), &wrapper))
+        .map_err(|e| {
+            format!(
+                "cannot install the mutant wrapper {}: {e}",
+                wrapper.display()
+            )
+        })?;
+    cmd.env("RUSTC_WORKSPACE_WRAPPER", wrapper)
+        .env("RUSTFLAGS", base);
+    Ok(())
+}
+
+/// The `RUSTFLAGS` that build `mutant`, after `base` (`--cfg loom`, …).
+pub fn rustflags(base: &str, mutant: &str) -> String {
+    let cfg = format!("--cfg victim_pool_mutant=\"{mutant}\"");
+    if base.is_empty() {
+        cfg
+    } else {
+        format!("{base} {cfg}")
+    }
 }
 
 /// The outcome for one mutant.
@@ -45,32 +91,56 @@ pub struct Kill {
     pub replay_file: Option<PathBuf>,
 }
 
-/// Parses the `CATALOGUE="..."` block of `verification/mutants.sh`.
+/// Reads `verification/mutants.txt`.
 pub fn catalogue(root: &Path) -> Result<Vec<Mutant>, String> {
-    let path = root.join("verification/mutants.sh");
+    let path = root.join("verification/mutants.txt");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read the mutant catalogue {}: {e}", path.display()))?;
-    let start = text
-        .find("CATALOGUE=\"")
-        .ok_or_else(|| format!("{}: no CATALOGUE block", path.display()))?;
-    let body = &text[start + "CATALOGUE=\"".len()..];
-    let end = body
-        .find('"')
-        .ok_or_else(|| format!("{}: unterminated CATALOGUE block", path.display()))?;
-    let mutants: Vec<Mutant> = body[..end]
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.trim().split('|');
-            let (name, tool, test) = (f.next()?, f.next()?, f.next()?);
-            (!name.is_empty()).then(|| Mutant {
-                name: name.to_string(),
-                tool: tool.to_string(),
-                test: test.to_string(),
-            })
-        })
-        .collect();
+    parse_catalogue(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses the catalogue: `name | checker | test | rule broken` per row;
+/// blank lines and lines starting with `#` are skipped.
+pub fn parse_catalogue(text: &str) -> Result<Vec<Mutant>, String> {
+    let mut mutants: Vec<Mutant> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('|').map(str::trim).collect();
+        let [name, tool, test, rule] = fields[..] else {
+            return Err(format!(
+                "line {}: want `name | checker | test | rule broken`, got {line:?}",
+                n + 1
+            ));
+        };
+        let valid_name = |s: &str| {
+            s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if name.is_empty() || !valid_name(name) || test.is_empty() || rule.is_empty() {
+            return Err(format!("line {}: malformed row {line:?}", n + 1));
+        }
+        if !CHECKERS.contains(&tool) {
+            return Err(format!(
+                "line {}: {name}: unknown checker {tool:?} (one of {})",
+                n + 1,
+                CHECKERS.join(", ")
+            ));
+        }
+        if mutants.iter().any(|m| m.name == name) {
+            return Err(format!("line {}: mutant {name} listed twice", n + 1));
+        }
+        mutants.push(Mutant {
+            name: name.to_string(),
+            tool: tool.to_string(),
+            test: test.to_string(),
+            rule: rule.to_string(),
+        });
+    }
     if mutants.is_empty() {
-        return Err(format!("{}: the CATALOGUE block is empty", path.display()));
+        return Err("no mutants listed".to_string());
     }
     Ok(mutants)
 }
@@ -132,14 +202,36 @@ pub fn run(
         let _ = std::fs::create_dir_all(&dir);
         let log = dir.join("log.txt");
         let mut cmd = Command::new("cargo");
-        cmd.current_dir(&ctx.root)
-            .env("VICTIM_POOL_MUTANT", &m.name)
-            .env_remove("RUSTFLAGS");
+        cmd.current_dir(&ctx.root);
+        let base = match m.tool.as_str() {
+            "loom" => "--cfg loom",
+            "shuttle" => "--cfg shuttle",
+            _ => "",
+        };
+        let wrapped = if m.tool == "miri" {
+            cmd.env("RUSTFLAGS", rustflags("", &m.name));
+            Ok(())
+        } else {
+            wrap(&mut cmd, &ctx.root, &ctx.out, base, &m.name)
+        };
+        if let Err(e) = wrapped {
+            kills.push(Kill {
+                mutant: m.clone(),
+                status: Status::BuildError,
+                killed: false,
+                seconds: 0.0,
+                evidence: e,
+                replay: String::new(),
+                saved: dir,
+                replay_file: None,
+            });
+            bar.inc(1);
+            continue;
+        }
         let exact = ["--", "--exact", m.test.as_str(), "--test-threads=1"];
         match m.tool.as_str() {
             "loom" => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("loom"))
-                    .env("RUSTFLAGS", "--cfg loom")
                     .env("LOOM_MAX_PREEMPTIONS", &loom_bound)
                     .args([
                         "test",
@@ -153,7 +245,6 @@ pub fn run(
             }
             "shuttle" => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("shuttle"))
-                    .env("RUSTFLAGS", "--cfg shuttle")
                     .env("SHUTTLE_SECS", ctx.shuttle_secs.to_string())
                     .args([
                         "test",
@@ -175,6 +266,11 @@ pub fn run(
                     "differential",
                 ]);
             }
+            "test" => {
+                cmd.env("CARGO_TARGET_DIR", ctx.out.join("std"))
+                    .arg("test")
+                    .args(m.test.split_whitespace());
+            }
             "miri" if miri => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("miri"))
                     .env(
@@ -192,18 +288,15 @@ pub fn run(
                     ])
                     .args(["--", "--exact", m.test.as_str()]);
             }
-            other => {
-                let why = if other == "miri" {
-                    "Miri mutants run in the deep tier only"
-                } else {
-                    "unknown tool in the catalogue"
-                };
+            _ => {
+                // `catalogue` admits only the CHECKERS: this is Miri in the
+                // quick tier.
                 kills.push(Kill {
                     mutant: m.clone(),
                     status: Status::Skipped,
                     killed: false,
                     seconds: 0.0,
-                    evidence: why.to_string(),
+                    evidence: "Miri mutants run in the deep tier only".to_string(),
                     replay: String::new(),
                     saved: dir,
                     replay_file: None,
@@ -228,15 +321,17 @@ pub fn run(
         let mut replay_file = None;
         let replay = match m.tool.as_str() {
             "loom" => format!(
-                "deterministic: VICTIM_POOL_MUTANT={} LOOM_MAX_PREEMPTIONS={loom_bound} RUSTFLAGS=\"--cfg loom\" cargo test --release -p victim-pool-verification --test loom -- --exact {}",
-                m.name, m.test
+                "deterministic: LOOM_MAX_PREEMPTIONS={loom_bound} RUSTFLAGS='{}' cargo test --release -p victim-pool-verification --test loom -- --exact {}",
+                rustflags("--cfg loom", &m.name),
+                m.test
             ),
             "shuttle" => match shuttle_schedule(&text) {
                 Some(s) => {
                     let _ = std::fs::write(dir.join("schedule.txt"), &s);
                     format!(
-                        "VICTIM_POOL_MUTANT={} SHUTTLE_REPLAY={s} RUSTFLAGS=\"--cfg shuttle\" cargo test --release -p victim-pool-verification --test shuttle -- --exact {}",
-                        m.name, m.test
+                        "SHUTTLE_REPLAY={s} RUSTFLAGS='{}' cargo test --release -p victim-pool-verification --test shuttle -- --exact {}",
+                        rustflags("--cfg shuttle", &m.name),
+                        m.test
                     )
                 }
                 None => "schedule not found in the log".to_string(),
@@ -254,6 +349,11 @@ pub fn run(
                     None => String::new(),
                 }
             }
+            "test" => format!(
+                "RUSTFLAGS='{}' cargo test {}",
+                rustflags("", &m.name),
+                m.test
+            ),
             _ => String::new(),
         };
         let kill = Kill {
@@ -282,8 +382,9 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
     let mut build = Command::new("cargo");
     build
         .current_dir(&ctx.root)
+        // Names the build for `poolcheck fuzz`'s failure files
+        // (`fuzz::built_mutant`); the wrapper does the mutating.
         .env("VICTIM_POOL_MUTANT", &m.name)
-        .env_remove("RUSTFLAGS")
         .env("CARGO_TARGET_DIR", &target)
         .args([
             "build",
@@ -293,6 +394,9 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
             "--bin",
             "poolcheck",
         ]);
+    if wrap(&mut build, &ctx.root, &ctx.out, "", &m.name).is_err() {
+        return None;
+    }
     let r = exec::run(
         build,
         &dir.join("build-poolcheck.txt"),
@@ -326,4 +430,74 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
         .collect();
     files.sort();
     files.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// Every `victim_pool_mutant = "…"` value written in the core's source.
+    fn cfgs_in_src() -> Vec<String> {
+        let mut names = Vec::new();
+        let dir = root().join("src");
+        let mut stack = vec![dir];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read src/") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read source");
+                    for part in text.split("victim_pool_mutant = \"").skip(1) {
+                        let name: String = part.chars().take_while(|&c| c != '"').collect();
+                        if !names.contains(&name) {
+                            names.push(name);
+                        }
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn catalogue_matches_the_mutants_in_src() {
+        let catalogue = catalogue(&root()).expect("verification/mutants.txt parses");
+        let mut listed: Vec<String> = catalogue.iter().map(|m| m.name.clone()).collect();
+        listed.sort();
+        assert_eq!(
+            listed,
+            cfgs_in_src(),
+            "verification/mutants.txt and the cfg'd alternatives in src/ differ"
+        );
+        assert!(catalogue
+            .iter()
+            .all(|m| m.tool != "differential" || m.test == "-"));
+    }
+
+    #[test]
+    fn malformed_catalogues_are_rejected() {
+        let ok = "# comment\n\na | loom | t | rule\n";
+        assert_eq!(parse_catalogue(ok).map(|m| m.len()), Ok(1));
+        let err = |text: &str| parse_catalogue(text).expect_err(text);
+        assert!(err("a | loom | t\n").contains("want `name | checker | test | rule broken`"));
+        assert!(err("a | lom | t | r\n").contains("unknown checker \"lom\""));
+        assert!(err("a | loom | t | r\na | miri | u | r\n").contains("listed twice"));
+        assert!(err("A-b | loom | t | r\n").contains("malformed row"));
+        assert!(err("# only comments\n").contains("no mutants"));
+    }
+
+    #[test]
+    fn rustflags_select_the_mutant() {
+        assert_eq!(rustflags("", "m"), "--cfg victim_pool_mutant=\"m\"");
+        assert_eq!(
+            rustflags("--cfg loom", "m"),
+            "--cfg loom --cfg victim_pool_mutant=\"m\""
+        );
+    }
 }

@@ -196,7 +196,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     if failure.mutant != built {
         let _ = writeln!(
             out,
-            "  note: saved from a build with VICTIM_POOL_MUTANT={}, this binary is {}: rebuild with the same mutant to reproduce",
+            "  note: saved from a build of mutant {}, this binary is {}: rebuild with the same mutant (RUSTFLAGS='--cfg victim_pool_mutant=\"NAME\"') to reproduce",
             failure.mutant.as_deref().unwrap_or("(none)"),
             built.as_deref().unwrap_or("the real core"),
         );

@@ -83,7 +83,6 @@ fn cargo(ctx: &Ctx, dir: &str, rustflags: Option<&str>, args: &[&str]) -> (Strin
     let mut cmd = Command::new("cargo");
     cmd.current_dir(&ctx.root)
         .env("CARGO_TARGET_DIR", ctx.out.join(dir))
-        .env_remove("VICTIM_POOL_MUTANT")
         .args(args);
     match rustflags {
         Some(f) => cmd.env("RUSTFLAGS", f),
@@ -225,7 +224,7 @@ fn stages(ctx: &Ctx, deep: bool) -> Vec<Stage> {
     }
     out.push(Stage {
         name: "mutants",
-        command: "verification/mutants.sh catalogue".to_string(),
+        command: "the catalogue of verification/mutants.txt".to_string(),
         kind: Kind::Mutants,
     });
     out

@@ -33,11 +33,11 @@ impl ShuttleCase {
     /// The shell command that replays the case.
     pub fn command(&self, mutant: Option<&str>) -> String {
         format!(
-            "{}{}RUSTFLAGS=\"--cfg shuttle\" cargo test --release -p victim-pool-verification --test shuttle -- --exact {} --nocapture",
-            mutant.map_or_else(String::new, |m| format!("VICTIM_POOL_MUTANT={m} ")),
+            "{}RUSTFLAGS='{}' cargo test --release -p victim-pool-verification --test shuttle -- --exact {} --nocapture",
             self.schedule
                 .as_ref()
                 .map_or_else(String::new, |s| format!("SHUTTLE_REPLAY={s} ")),
+            shuttle_rustflags(mutant),
             self.test
         )
     }
@@ -72,7 +72,7 @@ fn cargo(root: &Path, target: &Path) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root)
         .env("CARGO_TARGET_DIR", target)
-        .env("RUSTFLAGS", "--cfg shuttle")
+        .env("RUSTFLAGS", shuttle_rustflags(built_mutant().as_deref()))
         .args([
             "test",
             "--release",
@@ -81,12 +81,15 @@ fn cargo(root: &Path, target: &Path) -> Command {
             "--test",
             "shuttle",
         ]);
-    if let Some(m) = built_mutant() {
-        cmd.env("VICTIM_POOL_MUTANT", m);
-    } else {
-        cmd.env_remove("VICTIM_POOL_MUTANT");
-    }
     cmd
+}
+
+/// `RUSTFLAGS` of the shuttle build: the same mutant as this binary.
+fn shuttle_rustflags(mutant: Option<&str>) -> String {
+    match mutant {
+        Some(m) => crate::mutants::rustflags("--cfg shuttle", m),
+        None => "--cfg shuttle".to_string(),
+    }
 }
 
 /// Parses `shuttle <name>: N schedules in Ts (R/s), seed S`.
@@ -278,7 +281,7 @@ mod tests {
         };
         assert_eq!(
             case.command(Some("m3")),
-            "VICTIM_POOL_MUTANT=m3 SHUTTLE_REPLAY=91abc RUSTFLAGS=\"--cfg shuttle\" cargo test --release -p victim-pool-verification --test shuttle -- --exact pool_long_histories --nocapture"
+            "SHUTTLE_REPLAY=91abc RUSTFLAGS='--cfg shuttle --cfg victim_pool_mutant=\"m3\"' cargo test --release -p victim-pool-verification --test shuttle -- --exact pool_long_histories --nocapture"
         );
     }
 }
