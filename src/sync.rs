@@ -148,8 +148,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 //
 // The pool's owner fast path (a private hit) must not pay for a store-load
 // fence, yet `cleanup` must be able to tell whether an owner is inside an
-// operation (Dekker: owner writes `pin` then reads `claim`, cleanup writes
-// `claim` then reads `pin`). The classic fix is a `SeqCst` fence on both
+// operation (Dekker: owner writes `pin` then reads `gate`, cleanup writes
+// `gate` then reads `pin`). The classic fix is a `SeqCst` fence on both
 // sides. The asymmetric version moves the whole cost to the rare side:
 // `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` makes every running thread of
 // the process execute a full barrier, so the frequent side only needs to stop

@@ -94,7 +94,7 @@ pub(super) struct Local<T> {
     /// used during a cleanup is not claimed by it and is untouched by it,
     /// as if it had been created after that cleanup.
     pub(super) gate: AtomicU64,
-    /// Owned by the slot's owner inside an operation that saw `claim` clear,
+    /// Owned by the slot's owner inside an operation that saw `gate` unclaimed,
     /// and by cleanup while it sees the owner idle (DESIGN.md §6.1).
     pub(super) owned: UnsafeCell<Owned<T>>,
     /// Primary-generation chain (Go's `shared`), null until the first Put
@@ -349,7 +349,7 @@ impl<T> Pinned<'_, T> {
         let leftovers = &mut *self.leftovers;
         self.local.owned.with_mut(|owned| {
             // SAFETY:
-            // - `may_own`: after our light fence we saw `claim` clear, so
+            // - `may_own`: after our light fence we saw `gate` unclaimed, so
             //   cleanup either finished with `owned` (its Release clear
             //   happened-before) or will see us active and keep out;
             // - we are the slot's only owner (thread id lease or `&mut
