@@ -241,7 +241,7 @@ fn victim_chain_grace_period() {
 /// ledger).
 #[test]
 fn adversarial_items_with_concurrent_cleanup() {
-    victim_pool_verification::adversary::quiet_adversarial_panics();
+    victim_pool_verification::adversary::quiet_expected_panics();
     let (runs, ops) = (rounds(40, 2) as u64, rounds(400, 25));
     let mut total = victim_pool_verification::adversary::Report::default();
     for run in 0..runs {
@@ -259,4 +259,32 @@ fn adversarial_items_with_concurrent_cleanup() {
     eprintln!("adversarial_items_with_concurrent_cleanup: {runs} runs, {total:?}");
     // The adversary really re-entered and panicked.
     assert!(total.reentrant_calls > 0 && total.panics > 0, "{total:?}");
+}
+
+/// The reviewer's shape of issue 10, aimed at: every item's `Drop` first
+/// calls `release_thread_slot()`, then calls back into the pool; with
+/// `max_per_thread(1)` most Puts drop an item, so on a core that runs
+/// `T::drop` inside Put the slot id goes back to the allocator while the
+/// Put is still in progress and another thread can lease it — two owners
+/// of one slot, which a concurrent cleanup turns into a use-after-free
+/// (ASan, Miri) or a data race (TSan, Miri). On a core that runs no user
+/// code inside an operation the same run is clean.
+#[test]
+fn adversarial_release_thread_slot_inside_drop() {
+    victim_pool_verification::adversary::quiet_expected_panics();
+    let (runs, ops) = (rounds(40, 2) as u64, rounds(500, 25));
+    for run in 0..runs {
+        let seed = victim_pool_verification::rng::seed_from_env(0x5107_0000) + run;
+        let config = victim_pool_verification::adversary::Config {
+            max_depth: 1,
+            meddle_percent: 100,
+            panics: false,
+            global: true,
+            max_per_thread: Some(1),
+            drop_releases_slot: true,
+        };
+        let report = victim_pool_verification::adversary::run_threads(seed, config, 4, ops)
+            .unwrap_or_else(|e| panic!("{e} (VERIFY_SEED={seed} replays this run's script)"));
+        assert!(report.reentrant_calls > 0, "{report:?}");
+    }
 }
