@@ -381,7 +381,7 @@ impl Adversary {
         } else {
             rng.below(held.len() as u64) as usize
         };
-        let _ = catch_unwind(AssertUnwindSafe(|| match choice {
+        let result = catch_unwind(AssertUnwindSafe(|| match choice {
             0 | 1 => pool.put(self.fresh()),
             2 if !held.is_empty() => pool.put(held.swap_remove(pick)),
             3 | 4 => {
@@ -420,6 +420,18 @@ impl Adversary {
             }
             _ => drop(pool.cleanup_detached()),
         }));
+        self.expected(result);
+    }
+
+    /// Accepts a panic raised by a hook; any other panic (an assertion in
+    /// the pool, a checker's) is a violation.
+    pub fn expected(&self, result: std::thread::Result<()>) {
+        if let Err(payload) = result {
+            let text = panic_text(&*payload);
+            if !text.starts_with("adversarial panic") {
+                self.violation(format!("unexpected panic: {text}"));
+            }
+        }
     }
 
     /// Ends the test: drops what the threads still hold and what the hooks
@@ -436,13 +448,13 @@ impl Adversary {
         held: impl IntoIterator<Item = Evil>,
     ) -> Result<Report, String> {
         for item in held {
-            let _ = catch_unwind(AssertUnwindSafe(|| drop(item)));
+            self.expected(catch_unwind(AssertUnwindSafe(|| drop(item))));
         }
         self.drain_kept();
         let pool = Arc::try_unwrap(pool)
             .map_err(|_| "the pool is still shared after the threads were joined".to_string())?;
         // Its items' drops may still call `cleanup_all`, create pools, ...
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(pool)));
+        self.expected(catch_unwind(AssertUnwindSafe(|| drop(pool))));
         // A `cleanup_all` running on another thread of the process (another
         // test's) may still hold the pool's state and be dropping its last
         // items: a leak is an item still missing after that grace.
@@ -472,9 +484,7 @@ impl Adversary {
             }
             let item = lock(&self.kept).pop();
             match item {
-                Some(item) => {
-                    let _ = catch_unwind(AssertUnwindSafe(|| drop(item)));
-                }
+                Some(item) => self.expected(catch_unwind(AssertUnwindSafe(|| drop(item)))),
                 None => break,
             }
         }
@@ -543,14 +553,14 @@ pub fn run_threads(
         })
         .collect();
     let cleaner = {
-        let pool = pool.clone();
+        let (adversary, pool) = (adversary.clone(), pool.clone());
         std::thread::spawn(move || {
             for i in 0..ops {
-                let _ = catch_unwind(AssertUnwindSafe(|| match i % 4 {
+                adversary.expected(catch_unwind(AssertUnwindSafe(|| match i % 4 {
                     0 | 2 => pool.cleanup(),
                     1 if config.global => victim_pool::cleanup_all(),
                     _ => victim_pool::release_thread_slot(),
-                }));
+                })));
                 std::thread::yield_now();
             }
         })
@@ -581,12 +591,7 @@ pub fn quiet_expected_panics() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| payload.downcast_ref::<&str>().copied())
-                .unwrap_or("");
+            let text = panic_text(info.payload());
             if !text.starts_with("adversarial panic")
                 && !text.starts_with("victim-pool fault injection")
             {
@@ -594,6 +599,15 @@ pub fn quiet_expected_panics() {
             }
         }));
     });
+}
+
+/// The message of a panic payload (`""` if it is not a string).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("")
 }
 
 /// A pooled item whose `Drop` and `Clone` call back into its adversary's
