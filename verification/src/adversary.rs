@@ -451,8 +451,23 @@ impl Adversary {
             self.expected(catch_unwind(AssertUnwindSafe(|| drop(item))));
         }
         self.drain_kept();
-        let pool = Arc::try_unwrap(pool)
-            .map_err(|_| "the pool is still shared after the threads were joined".to_string())?;
+        // A hook running on another thread of the process (items of this
+        // pool released by another test's `cleanup_all`) may briefly hold
+        // the pool.
+        let start = std::time::Instant::now();
+        let mut pool = pool;
+        let pool = loop {
+            match Arc::try_unwrap(pool) {
+                Ok(pool) => break pool,
+                Err(shared) if start.elapsed() < std::time::Duration::from_secs(5) => {
+                    pool = shared;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(_) => {
+                    return Err("the pool is still shared 5 s after the threads were joined".into())
+                }
+            }
+        };
         // Its items' drops may still call `cleanup_all`, create pools, ...
         self.expected(catch_unwind(AssertUnwindSafe(|| drop(pool))));
         // A `cleanup_all` running on another thread of the process (another
