@@ -11,7 +11,8 @@
 #                                64 seeds (or VERIFY_TIER=deep)
 # Both tiers end with AddressSanitizer (stress + fault injection, then an
 # adversarial-only poolcheck fuzz: 1/10 size and 10 s quick, full size and
-# 60 s deep) and Miri on the adversarial stress tests and fault injection.
+# 60 s deep) and Miri on fault injection and the adversarial stress tests
+# (quick: the release-inside-drop one, 1 seed; deep: both, 8 seeds).
 # A failure prints what replays it: the loom model (deterministic at the
 # same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
 # seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
@@ -27,8 +28,9 @@ case $tier in
   *) echo "unknown tier $tier (quick|deep)" >&2; exit 2 ;;
 esac
 case $tier in
-  quick) asan_quick=1; asan_fuzz=10s; miri_adv=0..1 ;;
-  *)     asan_quick=;  asan_fuzz=60s; miri_adv=0..8 ;;
+  quick) asan_quick=1; asan_fuzz=10s; miri_adv=0..1
+         miri_adv_tests="--exact adversarial_release_thread_slot_inside_drop" ;;
+  *)     asan_quick=;  asan_fuzz=60s; miri_adv=0..8; miri_adv_tests=adversarial ;;
 esac
 base="${VERIFY_TARGET_DIR:-target/verification}"
 section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
@@ -77,9 +79,10 @@ POOLCHECK_ADVERSARIAL=only RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$bas
   --bin poolcheck -- fuzz --budget "$asan_fuzz" --threads 2 --no-progress --stop-on-failure \
   --dir "$base/asan/failures"
 
-section "Miri (weak memory): adversarial items and fault injection, seeds $miri_adv"
+section "Miri (weak memory): adversarial items ($miri_adv_tests) and fault injection, seeds $miri_adv"
+# shellcheck disable=SC2086
 MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
-  cargo +nightly miri test --no-fail-fast -p victim-pool-verification --test stress -- adversarial
+  cargo +nightly miri test -p victim-pool-verification --test stress -- $miri_adv_tests
 MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
   cargo +nightly miri test -p victim-pool-verification --test faults
 
