@@ -13,6 +13,8 @@
 # adversarial-only poolcheck fuzz: 1/10 size and 10 s quick, full size and
 # 60 s deep) and Miri on fault injection and the adversarial stress tests
 # (quick: the release-inside-drop one, 1 seed; deep: both, 8 seeds).
+# These two sections add ~3.5 min to the quick tier with warm builds, ~7 min
+# from cold (ASan build ~2 min, Miri build + runs ~4.5 min; shared 2 cores).
 # A failure prints what replays it: the loom model (deterministic at the
 # same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
 # seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
