@@ -35,8 +35,8 @@ use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
 use crate::sync::{
-    before_chain_allocation, fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell,
-    CHAIN_FIRST_SEGMENT, CHAIN_SEGMENT_LIMIT,
+    before_chain_allocation, fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell, CHAIN_FIRST_SEGMENT,
+    CHAIN_SEGMENT_LIMIT,
 };
 
 struct Segment<T> {
