@@ -9,6 +9,12 @@
 #   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s,
 #                                TSan full size, Miri every stress test over
 #                                64 seeds (or VERIFY_TIER=deep)
+# Both tiers end with AddressSanitizer (stress + fault injection, then an
+# adversarial-only poolcheck fuzz: 1/10 size and 10 s quick, full size and
+# 60 s deep) and Miri on fault injection and the adversarial stress tests
+# (quick: the release-inside-drop one, 1 seed; deep: both, 8 seeds).
+# These two sections add ~3.5 min to the quick tier with warm builds, ~7 min
+# from cold (ASan build ~2 min, Miri build + runs ~4.5 min; shared 2 cores).
 # A failure prints what replays it: the loom model (deterministic at the
 # same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
 # seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
@@ -22,6 +28,11 @@ case $tier in
   deep)  loom_bound=3; shuttle_secs=120; tsan_quick=
          miri_small=0..64; miri_pool=0..64 ;;
   *) echo "unknown tier $tier (quick|deep)" >&2; exit 2 ;;
+esac
+case $tier in
+  quick) asan_quick=1; asan_fuzz=10s; miri_adv=0..1
+         miri_adv_tests="--exact adversarial_release_thread_slot_inside_drop" ;;
+  *)     asan_quick=;  asan_fuzz=60s; miri_adv=0..8; miri_adv_tests=adversarial ;;
 esac
 base="${VERIFY_TARGET_DIR:-target/verification}"
 section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
@@ -58,5 +69,27 @@ MIRIFLAGS="-Zmiri-many-seeds=$miri_small" CARGO_TARGET_DIR=$base/miri \
 section "Miri (weak memory): pool with concurrent cleanup, seeds $miri_pool"
 MIRIFLAGS="-Zmiri-many-seeds=$miri_pool" CARGO_TARGET_DIR=$base/miri \
   cargo +nightly miri test -p victim-pool-verification --test stress -- --exact pool_with_concurrent_cleanup
+
+section "AddressSanitizer: stress${asan_quick:+ (1/10 size)} + fault injection, adversarial fuzz ${asan_fuzz}"
+# No -Zbuild-std: std is not instrumented, but every heap block of the pool
+# goes through ASan's allocator, which is what a use-after-free needs.
+VERIFY_QUICK=$asan_quick RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$base/asan \
+  cargo +nightly test --target x86_64-unknown-linux-gnu -p victim-pool-verification --release \
+  --no-fail-fast --test stress --test faults
+POOLCHECK_ADVERSARIAL=only RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$base/asan \
+  cargo +nightly run --target x86_64-unknown-linux-gnu -p victim-pool-verification --release \
+  --bin poolcheck -- fuzz --budget "$asan_fuzz" --threads 2 --no-progress --stop-on-failure \
+  --dir "$base/asan/failures"
+
+section "Miri (weak memory): adversarial items ($miri_adv_tests) and fault injection, seeds $miri_adv"
+# shellcheck disable=SC2086
+MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
+  cargo +nightly miri test -p victim-pool-verification --test stress -- $miri_adv_tests
+if [ "$tier" = deep ]; then
+  # The quick tier leaves fault injection under Miri to .ci/run (the core's
+  # tests/faults.rs runs there under Miri).
+  MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
+    cargo +nightly miri test -p victim-pool-verification --test faults
+fi
 
 section "done"

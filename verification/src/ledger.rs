@@ -101,6 +101,27 @@ impl Tracked {
     }
 }
 
+impl Tracked {
+    /// Like [`id`](Self::id), but reports a use-after-drop as an `Err`
+    /// instead of panicking (for checks that run inside a `Drop`, where a
+    /// panic during unwinding would abort).
+    pub fn checked_id(&self) -> Result<u64, String> {
+        if self.canary != CANARY {
+            return Err(format!(
+                "item {} read after it was dropped (poisoned canary)",
+                self.id
+            ));
+        }
+        match self.ledger.drops_of(self.id) {
+            0 => Ok(self.id),
+            n => Err(format!(
+                "item {} in use after it was dropped {n} time(s)",
+                self.id
+            )),
+        }
+    }
+}
+
 impl Drop for Tracked {
     fn drop(&mut self) {
         let mut drops = self

@@ -1,6 +1,9 @@
 //! Checkers shared by the loom models, the shuttle scenarios and the stress
 //! tests of `victim-pool`.
 //!
+//! - [`adversary`]: items and pool hooks (New, reset, `Drop`, `Clone`)
+//!   that call back into the pool API at random, bounded by a per-thread
+//!   depth, with the checks that hold whatever they do.
 //! - [`ledger`]: items that count their own drops, so a test can prove
 //!   conservation (every item put is got, drained or dropped by a cleanup,
 //!   exactly once) and catch an item handed out after it was dropped.
@@ -18,6 +21,8 @@
 //! model have been joined, so they work the same under loom, shuttle, Miri
 //! and a normal build.
 
+#[cfg(not(loom))]
+pub mod adversary;
 pub mod ledger;
 pub mod lin;
 pub mod pool_model;

@@ -25,6 +25,18 @@ fn rounds(normal: usize, miri: usize) -> usize {
     }
 }
 
+/// Like [`rounds`], with an explicit quick-tier size (for a test whose
+/// failure needs more than a tenth of its normal size to show up).
+fn sized(normal: usize, quick: usize, miri: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else if std::env::var_os("VERIFY_QUICK").is_some() {
+        quick
+    } else {
+        normal
+    }
+}
+
 /// Consumers unlink drained segments while the producer grows the chain
 /// and, finding it empty, reclaims: every value is seen exactly once.
 #[test]
@@ -227,5 +239,67 @@ fn victim_chain_grace_period() {
         assert_eq!(got.len(), n, "an item was got twice");
         drop(pool);
         ledger.assert_each_dropped_once(first..first + per_round);
+    }
+}
+
+/// Adversarial items (`victim_pool_verification::adversary`): their `Drop`,
+/// the pool's New and reset hooks call back into the pool (Put, Get,
+/// guards, cleanup, `cleanup_all`, `release_thread_slot`, other pools,
+/// panics) while 3 threads run random operations and a fourth runs
+/// cleanup, `cleanup_all` and `release_thread_slot`. A re-entrant call from
+/// inside an operation (a `T::drop` run by Put's bound drop, for example)
+/// that breaks the slot protocol shows up as a use-after-free (Miri, ASan),
+/// a data race (Miri, TSan), or a lost, doubled or duplicated item (the
+/// ledger).
+#[test]
+fn adversarial_items_with_concurrent_cleanup() {
+    victim_pool_verification::adversary::quiet_expected_panics();
+    let (runs, ops) = (rounds(40, 2) as u64, rounds(400, 25));
+    let mut total = victim_pool_verification::adversary::Report::default();
+    for run in 0..runs {
+        let seed = victim_pool_verification::rng::seed_from_env(0xadd5_0000) + run;
+        let config = victim_pool_verification::adversary::Config {
+            max_per_thread: [None, Some(1), Some(3)][(seed % 3) as usize],
+            ..Default::default()
+        };
+        let report = victim_pool_verification::adversary::run_threads(seed, config, 3, ops)
+            .unwrap_or_else(|e| panic!("{e} (VERIFY_SEED={seed} replays this run's script)"));
+        total.items += report.items;
+        total.reentrant_calls += report.reentrant_calls;
+        total.panics += report.panics;
+    }
+    eprintln!("adversarial_items_with_concurrent_cleanup: {runs} runs, {total:?}");
+    // The adversary really re-entered and panicked.
+    assert!(total.reentrant_calls > 0 && total.panics > 0, "{total:?}");
+}
+
+/// The reviewer's shape of issue 10, aimed at: every item's `Drop` first
+/// calls `release_thread_slot()`, then calls back into the pool; with
+/// `max_per_thread(1)` most Puts drop an item, so on a core that runs
+/// `T::drop` inside Put the slot id goes back to the allocator while the
+/// Put is still in progress and another thread can lease it — two owners
+/// of one slot, which a concurrent cleanup turns into a use-after-free
+/// (ASan, Miri) or a data race (TSan, Miri). On a core that runs no user
+/// code inside an operation the same run is clean.
+#[test]
+fn adversarial_release_thread_slot_inside_drop() {
+    victim_pool_verification::adversary::quiet_expected_panics();
+    // Sized so that TSan on a core that runs T::drop inside Put reports the
+    // race on the slot's private fields at the quick size too (3 of 3 runs,
+    // ~22 s under TSan on 2 cores; 1 of 3 at 12 x 250).
+    let (runs, ops) = (sized(40, 20, 2) as u64, sized(500, 400, 25));
+    for run in 0..runs {
+        let seed = victim_pool_verification::rng::seed_from_env(0x5107_0000) + run;
+        let config = victim_pool_verification::adversary::Config {
+            max_depth: 1,
+            meddle_percent: 100,
+            panics: false,
+            global: true,
+            max_per_thread: Some(1),
+            drop_releases_slot: true,
+        };
+        let report = victim_pool_verification::adversary::run_threads(seed, config, 4, ops)
+            .unwrap_or_else(|e| panic!("{e} (VERIFY_SEED={seed} replays this run's script)"));
+        assert!(report.reentrant_calls > 0, "{report:?}");
     }
 }

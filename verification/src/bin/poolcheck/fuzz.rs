@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use victim_pool_verification::adversary::{self, Config};
 use victim_pool_verification::rng::Rng;
 
 use crate::conc::{self, ConcHistory, ConcOutcome};
@@ -27,6 +28,11 @@ pub enum Kind {
     Concurrent,
     /// A shuttle scenario under a recorded schedule (`fuzz --shuttle`).
     Shuttle,
+    /// Adversarial items on real threads: hooks and `T::drop` call back
+    /// into the pool (`victim_pool_verification::adversary`); checked for
+    /// conservation, duplicates and use-after-drop, not against the
+    /// reference. The seed names the scripts and the hooks' choices.
+    Adversarial,
 }
 
 /// A saved failure: everything `poolcheck replay` needs.
@@ -99,6 +105,8 @@ pub struct FuzzStats {
     pub sequential: u64,
     /// Concurrent histories run.
     pub concurrent: u64,
+    /// Adversarial runs (re-entrant hooks and items).
+    pub adversarial: u64,
     /// Steps of sequential histories.
     pub steps: u64,
     /// Seconds spent.
@@ -173,6 +181,7 @@ pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
         Kind::Sequential => "seq",
         Kind::Concurrent => "conc",
         Kind::Shuttle => "shuttle",
+        Kind::Adversarial => "adversarial",
     };
     let test = failure
         .shuttle
@@ -228,6 +237,55 @@ pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
     }
 }
 
+/// The adversary of adversarial run `seed`: 2–4 threads of 10–200 steps,
+/// hooks nested up to 1–3 deep, with or without a per-thread bound (with
+/// one, Puts drop items, running `T::drop` from inside Put), and every
+/// fourth run with `T::drop` giving the thread's slot id back first.
+pub fn adversarial_setup(seed: u64) -> (Config, usize, usize) {
+    let mut rng = Rng::new(seed ^ 0xad5e_75a1);
+    let config = Config {
+        max_depth: 1 + rng.below(3) as u32,
+        meddle_percent: 20 + rng.below(81),
+        panics: rng.below(4) != 0,
+        global: true,
+        max_per_thread: match rng.below(3) {
+            0 => None,
+            _ => Some(1 + rng.below(3) as usize),
+        },
+        drop_releases_slot: rng.below(4) == 0,
+    };
+    let threads = 2 + rng.below(3) as usize;
+    let ops = 10 + rng.below(191) as usize;
+    (config, threads, ops)
+}
+
+/// Runs adversarial run `seed`; the failure, if any.
+pub fn one_adversarial(seed: u64) -> Option<Failure> {
+    let (config, threads, ops) = adversarial_setup(seed);
+    let result = adversary::run_threads(seed, config, threads, ops);
+    result.err().map(|message| Failure {
+        format: FORMAT.to_string(),
+        kind: Kind::Adversarial,
+        seed,
+        mutant: built_mutant(),
+        message: format!("{message} ({threads} threads x {ops} steps, {config:?})"),
+        history: None,
+        concurrent: None,
+        observed: None,
+        shuttle: None,
+    })
+}
+
+/// Which runs are adversarial: `POOLCHECK_ADVERSARIAL=only` (every run),
+/// `off` (none); by default one seed in eight.
+fn is_adversarial(seed: u64) -> bool {
+    match std::env::var("POOLCHECK_ADVERSARIAL").as_deref() {
+        Ok("only" | "all" | "1") => true,
+        Ok("off" | "none" | "0") => false,
+        _ => seed % 8 == 5,
+    }
+}
+
 /// Held (shared) by a worker while it runs a history; taken exclusively to
 /// prune the global pool registries of both implementations with
 /// `cleanup_all` at a moment when no pool is alive (dead entries are only
@@ -244,6 +302,7 @@ fn prune_registries() {
 struct Counters {
     seq: AtomicU64,
     conc: AtomicU64,
+    adversarial: AtomicU64,
     steps: AtomicU64,
     stop: AtomicBool,
     failures: Mutex<Vec<PathBuf>>,
@@ -258,6 +317,17 @@ fn worker(opts: &FuzzOptions, w: usize, deadline: Instant, c: &Counters) {
             .seed
             .wrapping_add(i.wrapping_mul(opts.threads as u64) + w as u64);
         i += 1;
+        if is_adversarial(seed) {
+            // Alone: its hooks call `cleanup_all` and `release_thread_slot`,
+            // which would disturb the differential runs of other workers.
+            let failure = {
+                let _alone = GATE.write().unwrap_or_else(PoisonError::into_inner);
+                one_adversarial(seed)
+            };
+            c.adversarial.fetch_add(1, Ordering::Relaxed);
+            record(opts, c, failure);
+            continue;
+        }
         let concurrent = seed % 4 == 3;
         let (n, failure) = {
             let _running = GATE.read().unwrap_or_else(PoisonError::into_inner);
@@ -269,14 +339,19 @@ fn worker(opts: &FuzzOptions, w: usize, deadline: Instant, c: &Counters) {
         } else {
             c.seq.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(f) = failure {
-            match save(&opts.dir, &f) {
-                Ok(p) => c.failures.lock().unwrap_or_else(|e| e.into_inner()).push(p),
-                Err(e) => c.errors.lock().unwrap_or_else(|e| e.into_inner()).push(e),
-            }
-            if opts.stop_on_failure {
-                c.stop.store(true, Ordering::Relaxed);
-            }
+        record(opts, c, failure);
+    }
+}
+
+/// Saves a failure (and stops the run if asked to).
+fn record(opts: &FuzzOptions, c: &Counters, failure: Option<Failure>) {
+    if let Some(f) = failure {
+        match save(&opts.dir, &f) {
+            Ok(p) => c.failures.lock().unwrap_or_else(|e| e.into_inner()).push(p),
+            Err(e) => c.errors.lock().unwrap_or_else(|e| e.into_inner()).push(e),
+        }
+        if opts.stop_on_failure {
+            c.stop.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -287,6 +362,7 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzStats, String> {
     let c = Counters {
         seq: AtomicU64::new(0),
         conc: AtomicU64::new(0),
+        adversarial: AtomicU64::new(0),
         steps: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         failures: Mutex::new(Vec::new()),
@@ -321,10 +397,11 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzStats, String> {
             );
             let nf = c.failures.lock().map(|f| f.len()).unwrap_or(0);
             bar.set_message(format!(
-                "sequential {a} ({:.0}/s, {:.0} steps/s)  concurrent {b} ({:.0}/s)  failures {nf}",
+                "sequential {a} ({:.0}/s, {:.0} steps/s)  concurrent {b} ({:.0}/s)  adversarial {}  failures {nf}",
                 a as f64 / t,
                 c.steps.load(Ordering::Relaxed) as f64 / t,
-                b as f64 / t
+                b as f64 / t,
+                c.adversarial.load(Ordering::Relaxed)
             ));
             bar.tick();
         }
@@ -336,9 +413,14 @@ pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzStats, String> {
     let mut failures = c.failures.into_inner().unwrap_or_default();
     failures.sort();
     failures.dedup();
+    let adversarial = c.adversarial.into_inner();
+    println!(
+        "poolcheck fuzz: {adversarial} adversarial runs (re-entrant hooks and items; POOLCHECK_ADVERSARIAL=only|off, default one seed in eight)"
+    );
     Ok(FuzzStats {
         sequential: c.seq.into_inner(),
         concurrent: c.conc.into_inner(),
+        adversarial,
         steps: c.steps.into_inner(),
         seconds: start.elapsed().as_secs_f64(),
         failures,

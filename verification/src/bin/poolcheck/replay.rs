@@ -189,6 +189,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             Kind::Sequential => "sequential",
             Kind::Concurrent => "concurrent",
             Kind::Shuttle => "shuttle",
+            Kind::Adversarial => "adversarial",
         },
         failure.seed,
         failure.message
@@ -290,6 +291,25 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 None => "did NOT reproduce: both implementations agree on every step".to_string(),
             };
             (outcome.trace, reproduced)
+        }
+        Kind::Adversarial => {
+            let (config, threads, ops) = crate::fuzz::adversarial_setup(failure.seed);
+            let _ = writeln!(
+                out,
+                "  adversary: {threads} threads x {ops} steps, {config:?}"
+            );
+            let mut hits = 0;
+            for _ in 0..attempts {
+                if crate::fuzz::one_adversarial(failure.seed).is_some() {
+                    hits += 1;
+                }
+            }
+            (
+                Vec::new(),
+                format!(
+                    "adversarial run re-run {attempts} times on real threads: a violation recurred {hits} times (scheduling is not deterministic)"
+                ),
+            )
         }
         Kind::Concurrent => {
             let h = failure.concurrent.as_ref().ok_or("no concurrent history")?;
