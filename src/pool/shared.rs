@@ -169,7 +169,7 @@ impl<T> PoolShared<T> {
             ..Default::default()
         };
         for local in self.locals().into_iter().flatten() {
-            stats.add_slot(&local.stats);
+            stats.add_slot(&local.stats, local.completed_operations());
         }
         stats
     }
@@ -196,7 +196,7 @@ impl<T> PoolShared<T> {
     #[inline]
     pub(super) fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
         if self.hooks.chaos && crate::chaos::one_in_four() {
-            local.stats.record(Event::Miss);
+            local.stats.record(Event::ChaosMiss);
             return None;
         }
         // The operation ends, then what a catch-up released is dropped.
@@ -309,7 +309,6 @@ impl<T> PoolShared<T> {
     /// Go's Put, as the owner of `local`. The reset hook has already run.
     #[inline]
     pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
-        local.stats.record(Event::Put);
         if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosDrop);
             // Outside any operation: the drop may use the pool.
