@@ -64,7 +64,9 @@ pub(super) struct PoolShared<T> {
     pub(super) cleanups: AtomicU64,
     pub(super) cleanup_drops: AtomicU64,
     pub(super) fence_failures: AtomicU64,
-    pub(super) cleanup_panics: AtomicU64,
+    /// Shared with every `Released` of this pool, which counts a panic of
+    /// its drop even when it is dropped after the pool.
+    pub(super) cleanup_panics: std::sync::Arc<AtomicU64>,
     /// Items the `keep_if` filter refused (Relaxed counter).
     pub(super) refused: AtomicU64,
     /// When the last cleanup ended (`auto_cleanup::now()`); written by
@@ -92,7 +94,7 @@ impl<T> PoolShared<T> {
             cleanups: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
-            cleanup_panics: AtomicU64::new(0),
+            cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
             last_cleanup: AtomicU64::new(crate::auto_cleanup::now()),
             hooks,
