@@ -59,6 +59,7 @@ mod imp {
     }
 
     /// The child of a `fork` has no sweeper thread.
+    #[cfg(unix)]
     pub(crate) fn forget_thread_after_fork() {
         STARTED.store(false, Ordering::Relaxed);
     }
@@ -89,9 +90,8 @@ mod imp {
     }
 
     pub(crate) fn watch(_interval: Duration) {}
-
-    #[allow(dead_code, reason = "no fork under the checkers")]
-    pub(crate) fn forget_thread_after_fork() {}
 }
 
-pub(crate) use imp::{forget_thread_after_fork, now, watch};
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) use imp::forget_thread_after_fork;
+pub(crate) use imp::{now, watch};

@@ -26,9 +26,13 @@ use crate::thread_id::{self, Lease};
 
 pub use cleanup::Released;
 pub use guard::{Guard, OwnedPoolGuard, PoolGuard};
+pub(crate) use registry::lock_registry;
+#[cfg(not(any(loom, shuttle, miri)))]
+pub(crate) use registry::sweep;
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) use registry::Registry;
 use registry::Sweep;
 pub use registry::{cleanup_all, release_thread_slot};
-pub(crate) use registry::{lock_registry, sweep, Registry};
 use shared::{Hooks, PoolShared};
 use slot::{assert_outside_operation, Local};
 

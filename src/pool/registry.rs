@@ -15,6 +15,10 @@ pub(crate) trait Sweep: Send + Sync {
     fn cleanup_detached(&self) -> Box<dyn DropCounted>;
     /// True when the pool cleans automatically and its interval has passed
     /// since its last cleanup (`now` from `auto_cleanup::now`).
+    #[cfg_attr(
+        any(loom, shuttle, miri),
+        allow(dead_code, reason = "no automatic cleanup under the checkers")
+    )]
     fn cleanup_due(&self, now: u64) -> bool;
 }
 
