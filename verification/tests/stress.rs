@@ -133,7 +133,7 @@ fn dequeue_wraparound_under_contention() {
 #[test]
 fn pool_with_concurrent_cleanup() {
     let ledger = Ledger::new();
-    let pool = Arc::new(Pool::<Tracked>::builder().build());
+    let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
     let per_thread = rounds(5_000, 60) as u64;
     let workers: Vec<_> = (0..3u64)
         .map(|t| {
@@ -194,7 +194,7 @@ fn pool_with_concurrent_cleanup() {
 fn victim_chain_grace_period() {
     for round in 0..rounds(300, 6) as u64 {
         let ledger = Ledger::new();
-        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
         let per_round = 10;
         let first = round * per_round;
         // An owner fills its private slot and its shared chain, then exits.
