@@ -380,6 +380,7 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
     for e in &mut events {
         e.text = describe(e, &objects);
     }
+    threads.sort_unstable();
     Ok(Trace {
         objects,
         events,
@@ -647,7 +648,9 @@ main{display:flex;gap:12px;padding:10px 16px}
 #lanes{flex:1;min-width:0;max-height:74vh;overflow:auto;background:#fff;border:1px solid #d5dae1;border-radius:6px}
 table{border-collapse:collapse;font-family:monospace;font-size:12px;width:100%}
 th{position:sticky;top:0;background:#eef2f7;border-bottom:1px solid #c9d1da;padding:4px 6px;text-align:left}
-td{padding:2px 6px;border-bottom:1px solid #f0f2f5;vertical-align:top;white-space:nowrap}
+td{padding:2px 6px;border-bottom:1px solid #f0f2f5;vertical-align:top;white-space:normal;word-break:break-word}
+td .at{display:block;font-size:10px}
+td .at a{color:#889}
 td.step{color:#99a;width:32px}
 td.ev{background:#eef6ff;border-left:3px solid #4a7fc1;cursor:pointer}
 tr.future td.ev{opacity:.35}
@@ -689,19 +692,19 @@ $('title').textContent = 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
 $('rule').textContent = 'Broken rule: ' + D.rule;
 $('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
 $('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
-let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th>thread ' + t + '</th>').join('') + '<th>source</th></tr>';
+let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th style="width:' + Math.floor(96 / T.threads.length) + '%">thread ' + t + '</th>').join('') + '</tr>';
 E.forEach((e, i) => {
   h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
     if (t === e.thread) {
       const cls = 'ev' + (e.racing ? ' race' : e.stale ? ' stale' : '');
-      h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + esc(e.text) + '</td>';
+      h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + esc(e.text) + '<span class="at">' + src(e.at) + '</span></td>';
     } else h += '<td></td>';
   });
-  h += '<td class="src">' + src(e.at) + ' · ' + design + '</td></tr>';
+  h += '</tr>';
 });
 $('lanes').innerHTML = h + '</table>';
-$('objs').innerHTML = T.objects.map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>');
+$('objs').innerHTML = T.objects.slice(0, 40).map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>') + (T.objects.length > 40 ? '<br>… ' + (T.objects.length - 40) + ' more' : '');
 const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no dequeue in this lesson</span>' : rs.map(r => {
   const cap = r.typ.length, m = x => ((x % cap) + cap) % cap;
   let s = '<div style="font-family:monospace;font-size:12px">' + esc(r.name) + ': head ' + r.head + ' · tail ' + r.tail + '</div><div class="ring">';
