@@ -580,6 +580,10 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
     }
     let dir = ctx.out.join("explain");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Absolute: the test binary runs in the verification crate's directory.
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
     let trace_file = dir.join(format!("{}.trace", m.name));
     let log = dir.join(format!("{}.log", m.name));
     let _ = std::fs::remove_file(&trace_file);
