@@ -279,6 +279,8 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
                 "dequeue.head_tail".to_string()
             }
             ("slot", f) => format!("local[{k}].{f}"),
+            // A chain's segment links, created with segment `k`.
+            ("chain", f @ ("next" | "prev")) => format!("seg{k}.{f}"),
             (file, f) if *k > 0 => format!("{file}.{f}#{k}"),
             (file, f) => format!("{file}.{f}"),
         };
