@@ -63,6 +63,30 @@ else
   echo "== Go not found: skipping (apt-get install -y golang-1.19-go)"
 fi
 
+if command -v valgrind >/dev/null; then
+  echo "== instructions per private Get+Put (callgrind)"
+  cargo bench -p victim-pool-benches --bench instructions --no-run
+  instr_bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+  echo "{" > "$report/instructions.json"
+  sep=""
+  for pool in victim-pool victim-pool-local tls-bound; do
+    for item in vec1k box_u64 array128; do
+      counts=()
+      for n in 100000 1100000; do
+        counts+=("$(INSTR_CASE="$pool.$item" INSTR_ITERS=$n valgrind --tool=callgrind \
+          --callgrind-out-file=/dev/null "$instr_bin" 2>&1 | sed -n 's/.*Collected : //p')")
+      done
+      per=$(( (counts[1] - counts[0]) / 1000000 ))
+      echo "$pool.$item: $per instructions"
+      printf '%s  "%s.%s": %s' "$sep" "$pool" "$item" "$per" >> "$report/instructions.json"
+      sep=$',\n'
+    done
+  done
+  printf '\n}\n' >> "$report/instructions.json"
+else
+  echo "== valgrind not found: no instruction counts (apt-get install -y valgrind)"
+fi
+
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (at end)" >> "$report/machine.txt"
 python3 benches/report.py "$report"
 echo "report: $report/report.md"

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{
-    quick, Alloc, ArrayQ, Item, LinearPool, ObjectPool, Opool, Peer, Reference, SegQ, Team,
-    TlsFree, TlsVec, Victim, VictimLocal, THREADS,
+    quick, Alloc, Array128, ArrayQ, Item, LinearPool, ObjectPool, Opool, Peer, Reference, SegQ,
+    Team, TlsFree, TlsVec, Victim, VictimLocal, THREADS,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -187,6 +187,7 @@ fn shapes(c: &mut Criterion) {
     ] {
         all_pools::<Vec<u8>>(c, shape);
         all_pools::<Box<u64>>(c, shape);
+        all_pools::<Array128>(c, shape);
     }
 }
 

@@ -23,7 +23,7 @@ mod imp {
     use std::sync::OnceLock;
     use std::time::Instant;
 
-    use crate::pool::lock_registry;
+    use crate::pool::{lock_registry, sweep};
 
     /// The shortest interval of any pool built so far (nanoseconds); sets
     /// the sweeper's tick.
@@ -59,6 +59,7 @@ mod imp {
     }
 
     /// The child of a `fork` has no sweeper thread.
+    #[cfg(unix)]
     pub(crate) fn forget_thread_after_fork() {
         STARTED.store(false, Ordering::Relaxed);
     }
@@ -71,14 +72,11 @@ mod imp {
             );
             let now = now();
             let pools = lock_registry().live();
-            for pool in pools.iter().filter(|pool| pool.cleanup_due(now)) {
+            for pool in &pools {
                 // A panicking `T::drop` was printed by the panic hook and is
                 // counted in that pool's stats; the round goes on.
-                let _ = pool.cleanup_and_drop();
+                let _ = sweep(pool, |pool| pool.cleanup_due(now));
             }
-            // The last handle to a pool may go here: its drop runs on this
-            // thread, outside the registry lock.
-            drop(pools);
         }
     }
 }
@@ -92,9 +90,8 @@ mod imp {
     }
 
     pub(crate) fn watch(_interval: Duration) {}
-
-    #[allow(dead_code, reason = "no fork under the checkers")]
-    pub(crate) fn forget_thread_after_fork() {}
 }
 
-pub(crate) use imp::{forget_thread_after_fork, now, watch};
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) use imp::forget_thread_after_fork;
+pub(crate) use imp::{now, watch};

@@ -134,7 +134,12 @@ mod imp {
 
     pub(crate) fn install() {}
 
-    pub(crate) fn cleanup_gate() {}
+    /// Nothing to hold where there is no fork.
+    pub(crate) struct NoGate;
+
+    pub(crate) fn cleanup_gate() -> NoGate {
+        NoGate
+    }
 
     pub(crate) fn generation() -> u64 {
         0

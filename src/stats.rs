@@ -2,8 +2,11 @@
 //!
 //! Each slot counts its own operations in its own cache line; only the
 //! slot's owner writes those counters, so an increment is a plain load and
-//! store (no read-modify-write, no contention). Reading sums the slots with
-//! Relaxed loads: a snapshot, exact once the pool is quiescent.
+//! store (no read-modify-write, no contention). A Put that lands in the
+//! private slot counts nothing at all: the slot's `pin` already counts its
+//! operations, so such Puts are what remains of them once every Get and
+//! every other Put is counted. Reading sums the slots with Relaxed loads: a
+//! snapshot, exact once the pool is quiescent.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -14,10 +17,13 @@ pub(crate) enum Event {
     SharedHit,
     StealHit,
     VictimHit,
+    /// A Get that found nothing (inside an operation).
     Miss,
+    /// A Get that chaos mode made ignore the pool (no operation).
+    ChaosMiss,
     NewCall,
-    Put,
     BoundDrop,
+    /// A Put that chaos mode dropped (no operation).
     ChaosDrop,
 }
 
@@ -46,7 +52,7 @@ impl SlotStats {
         );
     }
 
-    fn read(&self, event: Event) -> u64 {
+    pub(crate) fn read(&self, event: Event) -> u64 {
         self.counts[event as usize].load(Ordering::Relaxed)
     }
 }
@@ -102,15 +108,25 @@ pub struct PoolStats {
 }
 
 impl PoolStats {
-    /// Adds one slot's counters.
-    pub(crate) fn add_slot(&mut self, slot: &SlotStats) {
-        self.private_hits += slot.read(Event::PrivateHit);
+    /// Adds one slot's counters; `operations` is how many operations the
+    /// slot has completed (from its `pin`): every Get and Put but the ones
+    /// chaos mode diverted.
+    pub(crate) fn add_slot(&mut self, slot: &SlotStats, operations: u64) {
+        let private_hits = slot.read(Event::PrivateHit);
+        let pinned_gets = private_hits
+            + slot.read(Event::SharedHit)
+            + slot.read(Event::StealHit)
+            + slot.read(Event::VictimHit)
+            + slot.read(Event::Miss);
+        self.private_hits += private_hits;
         self.shared_hits += slot.read(Event::SharedHit);
         self.steal_hits += slot.read(Event::StealHit);
         self.victim_hits += slot.read(Event::VictimHit);
-        self.misses += slot.read(Event::Miss);
+        self.misses += slot.read(Event::Miss) + slot.read(Event::ChaosMiss);
         self.new_calls += slot.read(Event::NewCall);
-        self.puts += slot.read(Event::Put);
+        // Counters are read one after the other while the owner may be
+        // counting: clamp rather than wrap in a snapshot.
+        self.puts += operations.saturating_sub(pinned_gets) + slot.read(Event::ChaosDrop);
         self.bound_drops += slot.read(Event::BoundDrop);
         self.chaos_drops += slot.read(Event::ChaosDrop);
     }

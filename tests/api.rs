@@ -94,3 +94,52 @@ fn a_manual_pool_is_never_cleaned_behind_its_back() {
     assert_eq!(manual.try_get(), Some(2));
     assert!(DEFAULT_CLEANUP_INTERVAL >= Duration::from_secs(1));
 }
+
+/// An item whose drop takes a while: the automatic cleanup's rounds last.
+struct SlowDrop;
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        thread::sleep(Duration::from_micros(500));
+    }
+}
+
+#[cfg(not(miri))]
+#[test]
+fn dropping_a_pool_drops_its_items_then_even_while_it_is_being_cleaned() {
+    // Another pool keeps the automatic cleanup busy dropping slow items;
+    // a `Pool` dropped meanwhile must still drop its items before its drop
+    // returns, on this thread (the cleanup holds a pool only across the
+    // protocol, and `Pool::drop` waits for that, never for user code).
+    let slow = Arc::new(
+        Pool::builder()
+            .cleanup_interval(Duration::from_millis(1))
+            .build(),
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let (slow, stop) = (slow.clone(), stop.clone());
+        thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..20 {
+                    slow.put(SlowDrop);
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    for round in 0..100 {
+        let ledger = DropLedger::new(20);
+        let pool = Pool::builder()
+            .cleanup_interval(Duration::from_millis(1))
+            .build();
+        for id in 0..20 {
+            pool.put(ledger.item(id));
+        }
+        thread::sleep(Duration::from_millis(1));
+        drop(pool);
+        assert_eq!(ledger.total_drops(), 20, "round {round}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    feeder.join().unwrap();
+}

@@ -11,7 +11,7 @@ use victim_pool::Pool;
 fn about_a_quarter_of_puts_and_gets_misbehave_and_nothing_leaks() {
     let rounds = common::scaled(20_000);
     let ledger = DropLedger::new(2 * rounds);
-    let pool: Pool<common::Counted> = Pool::builder().chaos(true).manual_cleanup().build();
+    let pool: Pool<common::Counted> = Pool::builder().manual_cleanup().chaos(true).build();
     let calm: Pool<u32> = Pool::builder().manual_cleanup().build();
     for id in 0..2 * rounds {
         pool.put(ledger.item(id));

@@ -29,7 +29,7 @@ fn serial() -> MutexGuard<'static, ()> {
 fn a_refused_fence_leaves_no_claim_set_and_rotates_nothing_itself() {
     let _serial = serial();
     let ledger = DropLedger::new(3);
-    let pool = Pool::builder().build();
+    let pool = Pool::builder().manual_cleanup().build();
     pool.put(ledger.item(0));
     let injected = fault_injection::injected(Fault::HeavyFence);
     fault_injection::inject(Fault::HeavyFence, 0, 1);
@@ -61,7 +61,7 @@ fn churn_with_failing_fences(fail_after: u64, fail_times: u64) {
     let threads = 3;
     let per_thread = scaled(3_000);
     let ledger = DropLedger::new(threads * per_thread);
-    let pool = Arc::new(Pool::builder().build());
+    let pool = Arc::new(Pool::builder().manual_cleanup().build());
     let stop = Arc::new(AtomicBool::new(false));
     fault_injection::inject(Fault::HeavyFence, fail_after, fail_times);
     let workers: Vec<_> = (0..threads)
@@ -138,7 +138,7 @@ fn a_panicking_chain_allocation_drops_the_item_once_and_loses_nothing() {
     let _serial = serial();
     let total = 100;
     let ledger = DropLedger::new(total);
-    let pool = Pool::builder().build();
+    let pool = Pool::builder().manual_cleanup().build();
     // 1 private + 8 in the first segment (allocating the chain and its
     // first segment: two allocation points), then the second segment's
     // allocation panics.
@@ -167,7 +167,7 @@ fn a_panicking_chain_allocation_drops_the_item_once_and_loses_nothing() {
 fn a_thread_stuck_inside_an_operation_holds_back_chain_memory_not_items() {
     let _serial = serial();
     let ledger = DropLedger::new(64);
-    let pool = Arc::new(Pool::builder().build());
+    let pool = Arc::new(Pool::builder().manual_cleanup().build());
     // A thread stalls inside a Get (its private slot empty: slow path).
     fault_injection::stall_next_slow_get();
     let stuck = {

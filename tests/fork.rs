@@ -60,7 +60,7 @@ fn exited_ok(status: i32) -> bool {
 fn a_child_forked_while_no_operation_is_in_flight_works_normally() {
     let _serial = serial();
     let ledger = DropLedger::new(40);
-    let pool = Arc::new(Pool::builder().build());
+    let pool = Arc::new(Pool::builder().manual_cleanup().build());
     for id in 0..20 {
         pool.put(ledger.item(id));
     }
@@ -106,7 +106,12 @@ fn a_child_forked_while_no_operation_is_in_flight_works_normally() {
 #[test]
 fn forks_while_other_threads_use_and_clean_pools_never_deadlock_the_child() {
     let _serial = serial();
-    let pool = Arc::new(Pool::new(|| vec![0u8; 64]));
+    let pool = Arc::new(
+        Pool::builder()
+            .manual_cleanup()
+            .new_fn(|| vec![0u8; 64])
+            .build(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..2)
         .map(|t| {
@@ -142,7 +147,7 @@ fn forks_while_other_threads_use_and_clean_pools_never_deadlock_the_child() {
             pool.cleanup();
             victim_pool::cleanup_all();
             pool.cleanup();
-            let fresh = Pool::new(|| 7u32);
+            let fresh = Pool::builder().manual_cleanup().new_fn(|| 7u32).build();
             fresh.put(fresh.get());
             fresh.cleanup();
             pool.stats().retired_waiting <= inherited
@@ -164,7 +169,7 @@ fn a_slot_lost_inside_an_operation_is_quarantined_and_holds_back_nothing_retired
     use victim_pool::fault_injection;
 
     let _serial = serial();
-    let pool = Arc::new(Pool::builder().build());
+    let pool = Arc::new(Pool::builder().manual_cleanup().build());
     // A thread stalls inside a Get: in the child it is gone mid-operation.
     fault_injection::stall_next_slow_get();
     let stuck = {

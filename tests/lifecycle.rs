@@ -29,14 +29,14 @@ fn serial() -> Serial {
 }
 
 fn slot_of_new_thread() -> usize {
-    let pool: Pool<u8> = Pool::builder().build();
+    let pool: Pool<u8> = Pool::builder().manual_cleanup().build();
     thread::spawn(move || pool.local().slot()).join().unwrap()
 }
 
 #[test]
 fn an_exited_threads_slot_and_private_item_go_to_the_next_thread() {
     let _serial = serial();
-    let pool = Arc::new(Pool::new(|| 0usize));
+    let pool = Arc::new(Pool::builder().manual_cleanup().new_fn(|| 0usize).build());
     let first = {
         let pool = pool.clone();
         thread::spawn(move || {
@@ -70,7 +70,7 @@ fn an_exited_threads_slot_and_private_item_go_to_the_next_thread() {
 #[test]
 fn slots_stay_bounded_by_live_threads() {
     let _serial = serial();
-    let pool = Arc::new(Pool::new(|| 0u32));
+    let pool = Arc::new(Pool::builder().manual_cleanup().new_fn(|| 0u32).build());
     // 10,000 threads over the pool's life, at most 64 alive at once.
     let (total, alive) = if cfg!(miri) { (40, 4) } else { (10_000, 64) };
     let mut slots = std::collections::BTreeSet::new();
@@ -125,7 +125,7 @@ fn put_and_get_work_from_thread_local_destructors() {
     let _serial = serial();
     let threads = 8;
     let ledger = DropLedger::new(3 * threads);
-    let pool: Arc<Pool<common::Counted>> = Arc::new(Pool::builder().build());
+    let pool: Arc<Pool<common::Counted>> = Arc::new(Pool::builder().manual_cleanup().build());
     let handles: Vec<_> = (0..threads)
         .map(|i| {
             let (pool, ledger) = (pool.clone(), ledger.clone());
@@ -157,13 +157,13 @@ fn put_and_get_work_from_thread_local_destructors() {
 fn cleanup_all_cleans_every_live_pool() {
     let _serial = serial();
     let ledger = DropLedger::new(4);
-    let a: Pool<common::Counted> = Pool::builder().build();
-    let b: Pool<common::Counted> = Pool::builder().build();
+    let a: Pool<common::Counted> = Pool::builder().manual_cleanup().build();
+    let b: Pool<common::Counted> = Pool::builder().manual_cleanup().build();
     a.put(ledger.item(0));
     b.put(ledger.item(1));
     b.put(ledger.item(2));
     {
-        let dropped_pool: Pool<common::Counted> = Pool::builder().build();
+        let dropped_pool: Pool<common::Counted> = Pool::builder().manual_cleanup().build();
         dropped_pool.put(ledger.item(3));
     }
     assert_eq!(ledger.drops(3), 1, "dropping a pool drops its items");
@@ -180,7 +180,7 @@ fn cleanup_all_cleans_every_live_pool() {
 fn sweeper_cleans_periodically() {
     let _serial = serial();
     let ledger = DropLedger::new(1);
-    let pool: Pool<common::Counted> = Pool::builder().build();
+    let pool: Pool<common::Counted> = Pool::builder().manual_cleanup().build();
     pool.put(ledger.item(0));
     let sweeper = victim_pool::Sweeper::spawn(std::time::Duration::from_millis(5));
     // A liveness check, not a timing one: wait (up to a generous bound)
@@ -196,7 +196,7 @@ fn sweeper_cleans_periodically() {
 #[test]
 fn release_thread_slot_hands_the_slot_to_the_next_thread_early() {
     let _serial = serial();
-    let pool = Arc::new(Pool::new(|| 0usize));
+    let pool = Arc::new(Pool::builder().manual_cleanup().new_fn(|| 0usize).build());
     let (first_slot, next_slot, inherited) = {
         let pool = pool.clone();
         thread::spawn(move || {

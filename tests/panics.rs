@@ -13,7 +13,10 @@ use victim_pool::Pool;
 
 #[test]
 fn a_panicking_new_leaves_the_pool_unchanged() {
-    let pool = Pool::new(|| -> u32 { panic!("New failed") });
+    let pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| -> u32 { panic!("New failed") })
+        .build();
     assert!(catch_unwind(AssertUnwindSafe(|| pool.get())).is_err());
     pool.put(7);
     assert_eq!(pool.get(), 7);
@@ -24,6 +27,7 @@ fn a_panicking_new_leaves_the_pool_unchanged() {
 fn a_panicking_reset_drops_that_item_only() {
     let ledger = DropLedger::new(3);
     let pool: Pool<common::Counted> = Pool::builder()
+        .manual_cleanup()
         .reset(|item: &mut common::Counted| assert_ne!(item.id, 1, "cannot reset item 1"))
         .build();
     pool.put(ledger.item(0));
@@ -57,7 +61,7 @@ fn a_panicking_drop_in_cleanup_or_pool_drop_skips_nothing() {
     for via_cleanup in [true, false] {
         let ledger = DropLedger::new(40);
         let armed = Arc::new(AtomicBool::new(true));
-        let pool: Pool<PanicsOnDrop> = Pool::builder().build();
+        let pool: Pool<PanicsOnDrop> = Pool::builder().manual_cleanup().build();
         std::thread::scope(|s| {
             for t in 0..4 {
                 let (pool, ledger, armed) = (&pool, &ledger, &armed);
@@ -87,7 +91,7 @@ fn a_panicking_drop_in_cleanup_or_pool_drop_skips_nothing() {
 #[test]
 fn a_guard_dropped_during_unwinding_returns_its_item_once() {
     let ledger = DropLedger::new(1);
-    let pool: Pool<common::Counted> = Pool::builder().build();
+    let pool: Pool<common::Counted> = Pool::builder().manual_cleanup().build();
     pool.put(ledger.item(0));
     let result = catch_unwind(AssertUnwindSafe(|| {
         let Some(item) = pool.try_get() else {
@@ -112,6 +116,7 @@ fn new_and_reset_may_call_back_into_the_same_pool() {
     static DEPTH: AtomicUsize = AtomicUsize::new(0);
     let pool = POOL.get_or_init(|| {
         Pool::builder()
+            .manual_cleanup()
             .new_fn(|| {
                 // New re-enters: puts a spare and takes it straight back.
                 if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -145,7 +150,7 @@ fn new_and_reset_may_call_back_into_the_same_pool() {
 fn a_panicking_drop_in_the_first_slot_still_drops_every_other_slot() {
     let ledger = DropLedger::new(16);
     let armed = Arc::new(AtomicBool::new(true));
-    let mut pool: Pool<PanicsOnDrop> = Pool::builder().build();
+    let mut pool: Pool<PanicsOnDrop> = Pool::builder().manual_cleanup().build();
     let mut id = 0;
     for round in 0..2 {
         for slot in [0, 1, 3, 7] {

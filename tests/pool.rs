@@ -20,7 +20,7 @@ fn ids(values: impl IntoIterator<Item = Option<Counted>>) -> Vec<Option<usize>> 
 #[test]
 fn get_order_is_gos() {
     let ledger = DropLedger::new(11);
-    let mut pool: Pool<Counted> = Pool::builder().build();
+    let mut pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     for (slot, id) in [
         (0, 0),
         (0, 1),
@@ -53,7 +53,10 @@ fn get_order_is_gos() {
 
 #[test]
 fn victim_order_is_own_private_then_shared_tails_from_own_slot() {
-    let mut pool = Pool::new(|| usize::MAX);
+    let mut pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| usize::MAX)
+        .build();
     pool.as_slot(0).put(0); // private
     pool.as_slot(0).put(1); // shared
     pool.as_slot(1).put(10); // private
@@ -72,7 +75,10 @@ fn victim_order_is_own_private_then_shared_tails_from_own_slot() {
 fn new_is_called_on_a_miss_only() {
     let made = Arc::new(AtomicUsize::new(0));
     let counter = made.clone();
-    let pool = Pool::new(move || counter.fetch_add(1, Ordering::SeqCst) + 100);
+    let pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(move || counter.fetch_add(1, Ordering::SeqCst) + 100)
+        .build();
     assert_eq!(pool.get(), 100);
     assert_eq!(pool.get(), 101);
     pool.put(7);
@@ -88,7 +94,7 @@ fn new_is_called_on_a_miss_only() {
 #[test]
 fn survives_one_cleanup_and_is_dropped_by_the_second() {
     let ledger = DropLedger::new(100);
-    let pool: Pool<Counted> = Pool::builder().build();
+    let pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     for id in 0..100 {
         pool.put(ledger.item(id));
     }
@@ -113,7 +119,7 @@ fn survives_one_cleanup_and_is_dropped_by_the_second() {
 #[test]
 fn cleanup_releases_items_of_idle_and_exited_threads() {
     let ledger = DropLedger::new(60);
-    let pool: Pool<Counted> = Pool::builder().build();
+    let pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     // One thread puts and exits; another puts and stays alive but idle.
     thread::scope(|s| {
         s.spawn(|| (0..20).for_each(|id| pool.put(ledger.item(id))));
@@ -148,7 +154,7 @@ fn cleanup_releases_items_of_idle_and_exited_threads() {
 #[test]
 fn dropping_the_pool_drops_everything_once() {
     let ledger = DropLedger::new(300);
-    let pool: Pool<Counted> = Pool::builder().build();
+    let pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     thread::scope(|s| {
         for t in 0..3 {
             let (pool, ledger) = (&pool, &ledger);
@@ -163,7 +169,10 @@ fn dropping_the_pool_drops_everything_once() {
 
 #[test]
 fn guard_puts_back_on_drop_and_into_inner_keeps() {
-    let pool = Pool::new(|| vec![0u8; 16]);
+    let pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| vec![0u8; 16])
+        .build();
     {
         let mut buf = pool.get_guard();
         buf[0] = 7;
@@ -177,6 +186,7 @@ fn guard_puts_back_on_drop_and_into_inner_keeps() {
 #[test]
 fn reset_hook_runs_on_put() {
     let pool = Pool::builder()
+        .manual_cleanup()
         .new_fn(Vec::<u8>::new)
         .reset(|v: &mut Vec<u8>| v.clear())
         .build();
@@ -189,7 +199,7 @@ fn reset_hook_runs_on_put() {
 #[test]
 fn per_thread_bound_drops_the_excess() {
     let ledger = DropLedger::new(10);
-    let mut pool: Pool<Counted> = Pool::builder().max_per_thread(3).build();
+    let mut pool: Pool<Counted> = Pool::builder().manual_cleanup().max_per_thread(3).build();
     for id in 0..5 {
         pool.as_slot(0).put(ledger.item(id));
     }
@@ -212,14 +222,18 @@ fn per_thread_bound_drops_the_excess() {
 
 #[test]
 fn bound_zero_pools_nothing() {
-    let pool = Pool::builder().new_fn(|| 0).max_per_thread(0).build();
+    let pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| 0)
+        .max_per_thread(0)
+        .build();
     pool.put(5);
     assert_eq!(pool.try_get(), None);
 }
 
 #[test]
 fn local_handle_shares_the_threads_slot() {
-    let pool = Pool::new(|| 0);
+    let pool = Pool::builder().manual_cleanup().new_fn(|| 0).build();
     let local = pool.local();
     local.put(1);
     assert_eq!(pool.get(), 1, "same slot as the thread's own operations");
@@ -230,7 +244,7 @@ fn local_handle_shares_the_threads_slot() {
 
 #[test]
 fn get_without_new_panics_clearly_and_leaves_the_pool_usable() {
-    let pool: Pool<u8> = Pool::builder().build();
+    let pool: Pool<u8> = Pool::builder().manual_cleanup().build();
     let err = catch_unwind(AssertUnwindSafe(|| pool.get())).unwrap_err();
     let message = err.downcast_ref::<&str>().copied().unwrap_or_default();
     assert!(message.contains("without new_fn"), "{message}");
@@ -241,7 +255,7 @@ fn get_without_new_panics_clearly_and_leaves_the_pool_usable() {
 #[test]
 #[should_panic(expected = "MAX_SIMULATED_SLOT")]
 fn as_slot_rejects_huge_slots() {
-    let mut pool: Pool<u8> = Pool::builder().build();
+    let mut pool: Pool<u8> = Pool::builder().manual_cleanup().build();
     drop(pool.as_slot(MAX_SIMULATED_SLOT + 1));
 }
 
@@ -262,7 +276,7 @@ fn concurrent_put_get_cleanup_accounting() {
     let ledger = DropLedger::new(items);
     let in_use: Vec<std::sync::atomic::AtomicBool> =
         (0..items).map(|_| Default::default()).collect();
-    let pool: Pool<Counted> = Pool::builder().build();
+    let pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let got = AtomicUsize::new(0);
     thread::scope(|s| {
@@ -312,7 +326,7 @@ fn concurrent_put_get_cleanup_accounting() {
 fn without_cleanup_every_item_put_is_found_again() {
     let threads = if cfg!(miri) { 2 } else { 4 };
     let per_thread = scaled(10_000);
-    let pool: Pool<usize> = Pool::builder().build();
+    let pool: Pool<usize> = Pool::builder().manual_cleanup().build();
     let found = Mutex::new(Vec::new());
     thread::scope(|s| {
         for t in 0..threads {
@@ -338,7 +352,11 @@ fn without_cleanup_every_item_put_is_found_again() {
 
 #[test]
 fn stats_count_every_path() {
-    let mut pool = Pool::builder().new_fn(|| 0u32).max_per_thread(3).build();
+    let mut pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| 0u32)
+        .max_per_thread(3)
+        .build();
     pool.as_slot(0).put(1); // private
     pool.as_slot(0).put(2); // shared
     pool.as_slot(1).put(3); // private
@@ -378,7 +396,7 @@ fn stats_count_every_path() {
 #[test]
 fn cleanup_detached_hands_back_the_old_victim() {
     let ledger = DropLedger::new(50);
-    let pool: Pool<Counted> = Pool::builder().build();
+    let pool: Pool<Counted> = Pool::builder().manual_cleanup().build();
     (0..50).for_each(|id| pool.put(ledger.item(id)));
     assert!(
         pool.cleanup_detached().is_empty(),
@@ -399,7 +417,7 @@ fn cleanup_detached_hands_back_the_old_victim() {
 
 #[test]
 fn snapshot_shows_private_items_chains_and_ring_slots() {
-    let mut pool = Pool::new(|| 0u32);
+    let mut pool = Pool::builder().manual_cleanup().new_fn(|| 0u32).build();
     for v in 1..=10 {
         pool.as_slot(1).put(v); // 1 private, 2..=10 into the chain: 8 + 1
     }

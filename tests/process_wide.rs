@@ -58,8 +58,8 @@ fn one_pools_panic_neither_skips_the_others_nor_stops_the_sweeper() {
     let ledger = DropLedger::new(40);
     let armed = Arc::new(AtomicBool::new(true));
     let calm = Arc::new(AtomicBool::new(false));
-    let first = Pool::builder().build();
-    let second = Pool::builder().build();
+    let first = Pool::builder().manual_cleanup().build();
+    let second = Pool::builder().manual_cleanup().build();
     fill(&first, &ledger, 0..10, &armed);
     fill(&second, &ledger, 10..20, &calm);
     cleanup_all();
@@ -107,7 +107,7 @@ fn a_clone_that_cleans_every_pool_does_not_deadlock_the_snapshot() {
     let _serial = serial();
     let (done, finished) = mpsc::channel();
     thread::spawn(move || {
-        let mut pool = Pool::builder().build();
+        let mut pool = Pool::builder().manual_cleanup().build();
         pool.put(CleansOnClone(1));
         pool.put(CleansOnClone(2));
         let before = pool.stats().cleanups;

@@ -39,7 +39,9 @@ impl Drop for Reentrant {
 fn an_item_refused_by_the_bound_is_dropped_after_the_operation() {
     let ledger = DropLedger::new(8);
     let cell = Arc::new(OnceLock::new());
-    assert!(cell.set(Pool::builder().max_per_thread(1).build()).is_ok());
+    assert!(cell
+        .set(Pool::builder().manual_cleanup().max_per_thread(1).build())
+        .is_ok());
     let pool = cell.get().unwrap();
     for id in 0..8 {
         pool.put(Reentrant {
@@ -62,7 +64,9 @@ fn drops_that_give_the_slot_away_under_contention_lose_nothing() {
     let per_thread = scaled(2_000);
     let ledger = DropLedger::new(threads * per_thread);
     let cell = Arc::new(OnceLock::new());
-    assert!(cell.set(Pool::builder().max_per_thread(2).build()).is_ok());
+    assert!(cell
+        .set(Pool::builder().manual_cleanup().max_per_thread(2).build())
+        .is_ok());
     let start = Arc::new(Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
         .map(|t| {
@@ -120,7 +124,7 @@ impl Drop for PanicsOnce {
 fn a_panicking_drop_in_cleanup_is_counted_and_skips_nothing() {
     let ledger = DropLedger::new(10);
     let armed = Arc::new(AtomicUsize::new(1));
-    let pool = Pool::builder().build();
+    let pool = Pool::builder().manual_cleanup().build();
     for id in 0..10 {
         pool.put(PanicsOnce {
             item: ledger.item(id),

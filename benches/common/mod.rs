@@ -56,6 +56,22 @@ impl Item for Box<u64> {
     }
 }
 
+/// A 128-byte item held by value: what moving a larger `T` through the
+/// pool's slots costs (Go pools it as a pointer, `*[16]uint64`).
+#[derive(Clone, Copy)]
+pub struct Array128(pub [u64; 16]);
+
+impl Item for Array128 {
+    const NAME: &'static str = "array128";
+    fn fresh() -> Self {
+        Array128([42; 16])
+    }
+    #[inline]
+    fn touch(&mut self) {
+        black_box(self);
+    }
+}
+
 /// New, as every pool sees it.
 pub type NewFn<T> = Arc<dyn Fn() -> T + Send + Sync>;
 
@@ -222,6 +238,17 @@ impl TlsFree for Vec<u8> {
     #[inline]
     fn with_free<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
         FREE_VEC.with(|free| f(&mut free.borrow_mut()))
+    }
+}
+
+thread_local! {
+    static FREE_ARRAY: RefCell<Vec<Array128>> = const { RefCell::new(Vec::new()) };
+}
+
+impl TlsFree for Array128 {
+    #[inline]
+    fn with_free<R>(f: impl FnOnce(&mut Vec<Self>) -> R) -> R {
+        FREE_ARRAY.with(|free| f(&mut free.borrow_mut()))
     }
 }
 

@@ -19,7 +19,7 @@ const (
 	starved = 67  // Puts per Starvation iteration (100 less a third)
 )
 
-// item is one of the two item types of the Rust benches.
+// item is one of the three item types of the Rust benches.
 type item struct {
 	name  string
 	fresh func() any
@@ -28,6 +28,7 @@ type item struct {
 var items = []item{
 	{"vec1k", func() any { b := make([]byte, 0, 1024); return &b }},
 	{"box_u64", func() any { v := uint64(42); return &v }},
+	{"array128", func() any { var a [16]uint64; return &a }},
 }
 
 // sink keeps results alive so Gets are not optimised away.

@@ -124,6 +124,8 @@ impl<T> Drop for RetiredChain<T> {
 pub struct Released<T> {
     batches: Vec<Retired<T>>,
     items: Vec<T>,
+    /// The pool's `cleanup_panics` counter.
+    panics: Option<std::sync::Arc<crate::sync::AtomicU64>>,
 }
 
 impl<T> Released<T> {
@@ -131,7 +133,19 @@ impl<T> Released<T> {
         Self {
             batches: Vec::new(),
             items: Vec::new(),
+            panics: None,
         }
+    }
+
+    /// Drops the released items here; a panicking `T::drop` is counted in
+    /// the pool's stats and returned (the other items are still dropped).
+    pub(super) fn drop_counted(self) -> std::thread::Result<()> {
+        let panics = self.panics.clone();
+        catch_unwind(AssertUnwindSafe(|| drop(self))).inspect_err(|_| {
+            if let Some(panics) = panics {
+                panics.fetch_add(1, Ordering::Relaxed);
+            }
+        })
     }
 
     /// Number of items released.
@@ -154,6 +168,7 @@ impl<T> Released<T> {
     fn absorb(&mut self, other: Self) {
         self.batches.extend(other.batches);
         self.items.extend(other.items);
+        self.panics = self.panics.take().or(other.panics);
     }
 }
 
@@ -329,6 +344,7 @@ impl<T> PoolShared<T> {
         let released = Released {
             batches: ready,
             items: released,
+            panics: Some(self.cleanup_panics.clone()),
         };
         self.cleanups.fetch_add(1, Ordering::Relaxed);
         self.last_cleanup
@@ -343,10 +359,7 @@ impl<T> PoolShared<T> {
     /// `T::drop` is counted in the stats and returned (the other items are
     /// still dropped).
     pub(super) fn cleanup_and_drop(&self) -> std::thread::Result<()> {
-        let released = self.cleanup();
-        catch_unwind(AssertUnwindSafe(|| drop(released))).inspect_err(|_| {
-            self.cleanup_panics.fetch_add(1, Ordering::Relaxed);
-        })
+        self.cleanup().drop_counted()
     }
 
     /// Marks the pool frozen for `Pool::snapshot` (cleanups are deferred).

@@ -26,9 +26,13 @@ use crate::thread_id::{self, Lease};
 
 pub use cleanup::Released;
 pub use guard::{Guard, OwnedPoolGuard, PoolGuard};
+pub(crate) use registry::lock_registry;
+#[cfg(not(any(loom, shuttle, miri)))]
+pub(crate) use registry::sweep;
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+pub(crate) use registry::Registry;
 use registry::Sweep;
 pub use registry::{cleanup_all, release_thread_slot};
-pub(crate) use registry::{lock_registry, Registry};
 use shared::{Hooks, PoolShared};
 use slot::{assert_outside_operation, Local};
 
@@ -372,6 +376,18 @@ impl<T> Pool<T> {
             }
         }
         Some(value)
+    }
+}
+
+impl<T> Drop for Pool<T> {
+    fn drop(&mut self) {
+        // `cleanup_all` and the automatic cleanup hold a pool only across a
+        // cleanup's protocol, which runs no user code and ends in bounded
+        // time: wait for them, so that the pool's items are dropped here,
+        // on this thread, when the `Pool` is.
+        while LifetimeArc::strong_count(&self.shared) > 1 {
+            crate::sync::thread::yield_now();
+        }
     }
 }
 

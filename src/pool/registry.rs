@@ -1,26 +1,43 @@
 //! Every live pool (Go's `allPools`), for [`cleanup_all`].
 
 use std::panic::resume_unwind;
-use std::sync::{Arc as LifetimeArc, Weak};
+use std::sync::Weak;
 
 use super::shared::PoolShared;
 use super::slot::assert_outside_operation;
 use crate::sync::{global, lock, Mutex, MutexGuard};
 use crate::thread_id;
 
-/// Type-erased handle for [`cleanup_all`].
+/// Type-erased handle for [`cleanup_all`] and the automatic cleanup.
 pub(crate) trait Sweep: Send + Sync {
-    /// One cleanup, its items dropped; a panicking `T::drop` is counted in
-    /// the pool's stats and returned.
-    fn cleanup_and_drop(&self) -> std::thread::Result<()>;
+    /// One cleanup; what it released is handed back to be dropped once the
+    /// caller has let go of the pool.
+    fn cleanup_detached(&self) -> Box<dyn DropCounted>;
     /// True when the pool cleans automatically and its interval has passed
     /// since its last cleanup (`now` from `auto_cleanup::now`).
+    #[cfg_attr(
+        any(loom, shuttle, miri),
+        allow(dead_code, reason = "no automatic cleanup under the checkers")
+    )]
     fn cleanup_due(&self, now: u64) -> bool;
 }
 
-impl<T: Send> Sweep for PoolShared<T> {
-    fn cleanup_and_drop(&self) -> std::thread::Result<()> {
-        PoolShared::cleanup_and_drop(self)
+/// A type-erased [`Released`](super::Released).
+pub(crate) trait DropCounted: Send {
+    /// Drops the items; a panicking `T::drop` is counted in its pool's
+    /// stats and returned.
+    fn drop_counted(self: Box<Self>) -> std::thread::Result<()>;
+}
+
+impl<T: Send> DropCounted for super::Released<T> {
+    fn drop_counted(self: Box<Self>) -> std::thread::Result<()> {
+        (*self).drop_counted()
+    }
+}
+
+impl<T: Send + 'static> Sweep for PoolShared<T> {
+    fn cleanup_detached(&self) -> Box<dyn DropCounted> {
+        Box::new(self.cleanup())
     }
 
     fn cleanup_due(&self, now: u64) -> bool {
@@ -63,15 +80,38 @@ impl Registry {
         self.pools.push(pool);
     }
 
-    pub(crate) fn live(&mut self) -> Vec<LifetimeArc<dyn Sweep>> {
+    /// The registered pools, dropped ones pruned. Weak: the caller holds
+    /// each pool only while it cleans it (see [`sweep`]).
+    pub(crate) fn live(&mut self) -> Vec<Weak<dyn Sweep>> {
         self.prune();
-        self.pools.iter().filter_map(Weak::upgrade).collect()
+        self.pools.clone()
     }
 
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.pools.len()
     }
+}
+
+/// Cleans `pool` if it still lives and `due` says so. The pool is held only
+/// across the cleanup's protocol, which runs no user code; the released
+/// items are dropped after letting go of it. So a `Pool` dropped meanwhile
+/// on another thread (its `Drop` waits for such holders) drops its items
+/// there and then, and a `T::drop` here that drops a pool cannot wait for
+/// this very thread.
+pub(crate) fn sweep(
+    pool: &Weak<dyn Sweep>,
+    due: impl FnOnce(&dyn Sweep) -> bool,
+) -> std::thread::Result<()> {
+    let Some(pool) = pool.upgrade() else {
+        return Ok(());
+    };
+    if !due(&*pool) {
+        return Ok(());
+    }
+    let released = pool.cleanup_detached();
+    drop(pool);
+    released.drop_counted()
 }
 
 global! {
@@ -119,7 +159,7 @@ pub fn cleanup_all() {
     // Cleaned outside the registry lock: dropped items may create or drop
     // pools.
     for pool in pools {
-        if let Err(panic) = pool.cleanup_and_drop() {
+        if let Err(panic) = sweep(&pool, |_| true) {
             first_panic.get_or_insert(panic);
             // MUTANT (verification/) `cleanup_panic_stops_sweep`: the old
             // code let the panic skip the remaining pools.

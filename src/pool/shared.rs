@@ -64,7 +64,9 @@ pub(super) struct PoolShared<T> {
     pub(super) cleanups: AtomicU64,
     pub(super) cleanup_drops: AtomicU64,
     pub(super) fence_failures: AtomicU64,
-    pub(super) cleanup_panics: AtomicU64,
+    /// Shared with every `Released` of this pool, which counts a panic of
+    /// its drop even when it is dropped after the pool.
+    pub(super) cleanup_panics: std::sync::Arc<AtomicU64>,
     /// Items the `keep_if` filter refused (Relaxed counter).
     pub(super) refused: AtomicU64,
     /// When the last cleanup ended (`auto_cleanup::now()`); written by
@@ -92,7 +94,7 @@ impl<T> PoolShared<T> {
             cleanups: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
-            cleanup_panics: AtomicU64::new(0),
+            cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
             last_cleanup: AtomicU64::new(crate::auto_cleanup::now()),
             hooks,
@@ -169,7 +171,7 @@ impl<T> PoolShared<T> {
             ..Default::default()
         };
         for local in self.locals().into_iter().flatten() {
-            stats.add_slot(&local.stats);
+            stats.add_slot(&local.stats, local.completed_operations());
         }
         stats
     }
@@ -196,7 +198,7 @@ impl<T> PoolShared<T> {
     #[inline]
     pub(super) fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
         if self.hooks.chaos && crate::chaos::one_in_four() {
-            local.stats.record(Event::Miss);
+            local.stats.record(Event::ChaosMiss);
             return None;
         }
         // The operation ends, then what a catch-up released is dropped.
@@ -309,7 +311,6 @@ impl<T> PoolShared<T> {
     /// Go's Put, as the owner of `local`. The reset hook has already run.
     #[inline]
     pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
-        local.stats.record(Event::Put);
         if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosDrop);
             // Outside any operation: the drop may use the pool.

@@ -122,6 +122,12 @@ impl<T> Local<T> {
         }
     }
 
+    /// Operations this slot's owners have completed (for the statistics:
+    /// each one advances the sequence in `pin`).
+    pub(super) fn completed_operations(&self) -> u64 {
+        (self.pin.load(Ordering::Relaxed) >> 1) as u64
+    }
+
     /// True when the owner is inside an operation. Only meaningful where
     /// nothing can start one: with `&mut` on the pool, or for a slot whose
     /// owner no longer exists (a thread that did not survive a `fork`).

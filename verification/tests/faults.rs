@@ -58,7 +58,7 @@ fn serial() -> Serial {
 fn failed_fence_cleanup_rotates_no_private_item_and_frees_no_chain() {
     let _serial = serial();
     let ledger = Ledger::new();
-    let pool = Pool::<Tracked>::builder().build();
+    let pool = Pool::<Tracked>::builder().manual_cleanup().build();
     // a private, b and c in the shared chain; then the victim generation.
     for id in [0, 1, 2] {
         pool.put(ledger.item(id));
@@ -169,7 +169,7 @@ fn fence_faults_under_contention(plan: FencePlan) {
     let ops = rounds(2_000, 30) as u64;
     let cleanups = rounds(200, 6) as u64;
     let ledger = Ledger::new();
-    let pool = Arc::new(Pool::<Tracked>::builder().build());
+    let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
     let phase = Arc::new(Barrier::new(WORKERS as usize + 1));
     let fences = injected(Fault::HeavyFence);
     let before = pool.stats();
@@ -321,7 +321,7 @@ fn chain_allocation_panics_during_put_overflow() {
     const WORKERS: u64 = 3;
     let puts = rounds(3_000, 40) as u64;
     let ledger = Ledger::new();
-    let pool = Arc::new(Pool::<Tracked>::builder().build());
+    let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
     let faults = injected(Fault::ChainAllocation);
     // The first segment allocation succeeds, the next ones fail (whichever
     // thread makes them), then allocations succeed again.

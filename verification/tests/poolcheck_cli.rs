@@ -249,7 +249,8 @@ fn fuzz_real_core_finds_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("no failures"), "{stdout}");
-    // It ran a meaningful number of histories of both kinds.
+    // It ran histories of both kinds (how many depends on the machine's
+    // load: throughput is for the benchmarks, not for a test to assert).
     let count = |label: &str| -> u64 {
         let before = stdout.split(label).next().unwrap_or("");
         before
@@ -258,8 +259,8 @@ fn fuzz_real_core_finds_nothing() {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
     };
-    assert!(count(" sequential histories") > 100, "{stdout}");
-    assert!(count(" concurrent histories") > 10, "{stdout}");
+    assert!(count(" sequential histories") > 0, "{stdout}");
+    assert!(count(" concurrent histories") > 0, "{stdout}");
 }
 
 #[test]

@@ -1,0 +1,78 @@
+//! Instructions per private Get+Put, counted by callgrind: a figure that,
+//! unlike wall time, does not move with the load of a shared machine.
+//! `benches/run.sh` runs this binary under `valgrind --tool=callgrind` twice
+//! per case, with `INSTR_ITERS` = 100,000 and 1,100,000, and reports the
+//! difference divided by 1,000,000 (so start-up cost cancels out).
+//!
+//! `INSTR_CASE` picks the case: `<pool>.<item>` with pool `victim-pool`,
+//! `victim-pool-local` or `tls-bound` (a `thread_local!` `Vec` free list) and
+//! item `vec1k`, `box_u64` or `array128`. Without `INSTR_ITERS` (as under
+//! `cargo bench`) it runs each case briefly, so the benchmark stays a test
+//! of itself.
+
+#![allow(missing_docs, reason = "a bench binary")]
+
+mod common;
+
+use std::hint::black_box;
+
+use common::{Array128, Item, TlsFree};
+use victim_pool::Pool;
+
+#[inline(never)]
+fn pool_cycle<T: Item>(pool: &Pool<T>) {
+    let item = pool.get();
+    pool.put(black_box(item));
+}
+
+#[inline(never)]
+fn local_cycle<T: Item>(pool: &victim_pool::LocalHandle<'_, T>) {
+    let item = pool.get();
+    pool.put(black_box(item));
+}
+
+#[inline(never)]
+fn tls_cycle<T: TlsFree>() {
+    let item = T::with_free(Vec::pop).unwrap_or_else(T::fresh);
+    let item = black_box(item);
+    T::with_free(|free| free.push(item));
+}
+
+fn run<T: TlsFree>(pool: &str, iters: u64) {
+    match pool {
+        "victim-pool" => {
+            let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
+            (0..iters).for_each(|_| pool_cycle(&p));
+        }
+        "victim-pool-local" => {
+            let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
+            let local = p.local();
+            (0..iters).for_each(|_| local_cycle(&local));
+        }
+        "tls-bound" => (0..iters).for_each(|_| tls_cycle::<T>()),
+        other => panic!("INSTR_CASE: unknown pool {other:?}"),
+    }
+}
+
+fn main() {
+    let iters = std::env::var("INSTR_ITERS")
+        .ok()
+        .map(|n| n.parse().expect("INSTR_ITERS"));
+    let cases: Vec<String> = match std::env::var("INSTR_CASE") {
+        Ok(case) => vec![case],
+        Err(_) => ["victim-pool", "victim-pool-local", "tls-bound"]
+            .iter()
+            .flat_map(|p| ["vec1k", "box_u64", "array128"].map(|i| format!("{p}.{i}")))
+            .collect(),
+    };
+    for case in cases {
+        let (pool, item) = case.split_once('.').expect("INSTR_CASE is <pool>.<item>");
+        let n = iters.unwrap_or(1_000);
+        match item {
+            "vec1k" => run::<Vec<u8>>(pool, n),
+            "box_u64" => run::<Box<u64>>(pool, n),
+            "array128" => run::<Array128>(pool, n),
+            other => panic!("INSTR_CASE: unknown item {other:?}"),
+        }
+    }
+}
