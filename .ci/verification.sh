@@ -5,7 +5,8 @@
 #                                test (>100,000 schedules in total), mutant
 #                                table, TSan (stress at 1/10 size), Miri
 #                                (3 small stress tests x 4 seeds + the pool
-#                                stress test x 1 seed)
+#                                stress test x 1 seed), poolcheck explain
+#                                for one loom and one shuttle mutant
 #   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s,
 #                                TSan full size, Miri every stress test over
 #                                64 seeds (or VERIFY_TIER=deep)
@@ -56,6 +57,20 @@ test "$shuttle_rc" -eq 0
 
 section "mutant catalogue"
 verification/mutants.sh
+
+section "poolcheck explain: one loom lesson, one shuttle lesson (trace drawn, page names the rule)"
+# The core's recorder (src/sync.rs, `trace`) under loom and under shuttle:
+# each page must exist and name the rule the mutant breaks and its DESIGN.md section.
+for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead of Release" \
+              "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS"; do
+  name=${lesson%%|*}; rule=${lesson#*|}
+  POOLCHECK_TARGET_DIR=$base/poolcheck CARGO_TARGET_DIR=$base/std \
+    cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3
+  page=$base/poolcheck/explain/$name.html
+  grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" \
+    || { echo "poolcheck explain $name: $page missing or does not name the rule" >&2; exit 1; }
+  echo "$page: names the rule ($rule)"
+done
 
 section "ThreadSanitizer (stress tests${tsan_quick:+, 1/10 size})"
 VERIFY_QUICK=$tsan_quick RUSTFLAGS="-Zsanitizer=thread" CARGO_TARGET_DIR=$base/tsan \

@@ -20,22 +20,22 @@
 #[cfg(loom)]
 pub(crate) use loom::{
     hint::spin_loop,
-    sync::{
-        atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
-        Arc, Mutex, MutexGuard,
-    },
+    sync::{atomic::Ordering, Arc, Mutex, MutexGuard},
     thread,
 };
 
 #[cfg(all(shuttle, not(loom)))]
 pub(crate) use shuttle::{
     hint::spin_loop,
-    sync::{
-        atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
-        Arc, Mutex, MutexGuard,
-    },
+    sync::{atomic::Ordering, Arc, Mutex, MutexGuard},
     thread,
 };
+
+// Under the checkers the atomics, fences and cells are the checker's own,
+// wrapped by `trace` (end of this file) so that `poolcheck explain` can draw
+// every shared-memory event of an execution.
+#[cfg(any(loom, shuttle))]
+pub(crate) use trace::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, UnsafeCell};
 
 #[cfg(not(any(loom, shuttle)))]
 pub(crate) use std::{
@@ -61,24 +61,22 @@ pub(crate) const CHAIN_SEGMENT_LIMIT: usize = 1 << 30;
 #[cfg(loom)]
 pub(crate) const CHAIN_SEGMENT_LIMIT: usize = 4;
 
-/// `UnsafeCell` with loom's closure-shaped API, so loom can track every slot
-/// access; on std and shuttle it is a zero-cost wrapper.
-#[cfg(loom)]
-pub(crate) use loom::cell::UnsafeCell;
-
-/// `UnsafeCell` with loom's closure-shaped API (`with` / `with_mut`).
-#[cfg(not(loom))]
+/// `UnsafeCell` with loom's closure-shaped API (`with` / `with_mut`); on
+/// std it is a zero-cost wrapper. Under the checkers it is
+/// `trace::UnsafeCell`, over loom's cell (which tracks every slot access)
+/// or over `core::cell::UnsafeCell` under shuttle.
+#[cfg(not(any(loom, shuttle)))]
 #[derive(Debug)]
 pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 impl<T> UnsafeCell<T> {
     pub(crate) const fn new(value: T) -> Self {
         Self(core::cell::UnsafeCell::new(value))
     }
 }
 
-#[cfg(not(loom))]
+#[cfg(not(any(loom, shuttle)))]
 impl<T: ?Sized> UnsafeCell<T> {
     /// Runs `f` with a shared raw pointer to the contents.
     #[inline(always)]
@@ -290,5 +288,554 @@ pub(crate) fn before_chain_allocation() {
     #[cfg(feature = "fault-injection")]
     if crate::fault_injection::should_fail(crate::fault_injection::Fault::ChainAllocation) {
         panic!("victim-pool fault injection: chain allocation failed");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Tracing (loom and shuttle only): `poolcheck explain`
+// ---------------------------------------------------------------------------
+
+/// A recorder of every shared-memory event of the core under the checkers,
+/// for `poolcheck explain` (verification/TOUR.md). Nothing of it exists in a
+/// normal build: there the facade re-exports `std`'s types directly.
+///
+/// The recorder is installed by setting `VICTIM_POOL_TRACE=<file>` for a
+/// loom or shuttle test run; unset, every wrapper below costs one cached
+/// flag test beside the checker's own operation. Installed, the events of the
+/// current execution are kept in memory (a new execution, detected through a
+/// per-execution static of the checker, starts a new list), and a panic hook
+/// writes them, with the panic message, to the file: the trace of the
+/// execution that failed. Tracing adds no scheduling point, so the failing
+/// schedule is the one found without it.
+///
+/// Objects are named by the source line that created them (`#[track_caller]`
+/// on `new`) and numbered in creation order within the execution; events
+/// carry the source line of the operation. Loom does not say which store a
+/// load read from, so each load records the value it returned; the renderer
+/// compares it with the object's latest store in the trace to mark stale
+/// reads.
+///
+/// File format, one record a line, tab-separated:
+/// `O id kind file:line init` (an object), `E thread id op ordering value
+/// value2 file:line` (an event; `-` for a missing field), `P message` (the
+/// panic that ended the execution).
+#[cfg(any(loom, shuttle))]
+mod trace {
+    use core::fmt;
+    use core::panic::Location;
+    use std::fmt::Write as _;
+    use std::sync::{Mutex as StdMutex, OnceLock};
+
+    #[cfg(loom)]
+    use loom::sync::atomic as backend;
+    #[cfg(all(shuttle, not(loom)))]
+    use shuttle::sync::atomic as backend;
+
+    use super::Ordering;
+
+    /// What an event did to its object.
+    #[derive(Clone, Copy)]
+    enum Op {
+        Load,
+        Store,
+        Swap,
+        CasOk,
+        CasFail,
+        Rmw(&'static str),
+        Fence,
+        CellRead,
+        CellWrite,
+    }
+
+    struct Event {
+        thread: usize,
+        obj: u32,
+        op: Op,
+        ordering: Option<Ordering>,
+        value: Option<u64>,
+        value2: Option<u64>,
+        at: &'static Location<'static>,
+    }
+
+    struct Object {
+        kind: &'static str,
+        init: Option<u64>,
+        at: &'static Location<'static>,
+    }
+
+    #[derive(Default)]
+    struct State {
+        execution: u64,
+        objects: Vec<Object>,
+        events: Vec<Event>,
+        /// Written already: the first panic of an execution is its failure
+        /// (a checker may panic again to propagate it).
+        dumped: bool,
+    }
+
+    static FILE: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
+    static STATE: StdMutex<State> = StdMutex::new(State {
+        execution: 0,
+        objects: Vec::new(),
+        events: Vec::new(),
+        dumped: false,
+    });
+
+    /// Whether a recorder is installed (`VICTIM_POOL_TRACE` set); installs
+    /// the panic hook that writes the trace on first use.
+    #[inline]
+    fn on() -> bool {
+        FILE.get_or_init(|| {
+            let path = std::env::var_os("VICTIM_POOL_TRACE").map(std::path::PathBuf::from)?;
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                dump(&info.to_string());
+                previous(info);
+            }));
+            Some(path)
+        })
+        .is_some()
+    }
+
+    fn state() -> std::sync::MutexGuard<'static, State> {
+        STATE.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the current execution's trace (called by the panic hook).
+    fn dump(message: &str) {
+        let Some(Some(path)) = FILE.get() else { return };
+        let mut st = state();
+        if st.dumped {
+            return;
+        }
+        st.dumped = true;
+        let mut out = String::new();
+        let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+        for (id, o) in st.objects.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "O\t{id}\t{}\t{}:{}\t{}",
+                o.kind,
+                o.at.file(),
+                o.at.line(),
+                opt(o.init)
+            );
+        }
+        for e in &st.events {
+            let op = match e.op {
+                Op::Load => "load",
+                Op::Store => "store",
+                Op::Swap => "swap",
+                Op::CasOk => "cas-ok",
+                Op::CasFail => "cas-fail",
+                Op::Rmw(name) => name,
+                Op::Fence => "fence",
+                Op::CellRead => "cell-read",
+                Op::CellWrite => "cell-write",
+            };
+            let ordering = e.ordering.map_or("-".to_string(), |o| format!("{o:?}"));
+            let obj = if matches!(e.op, Op::Fence) {
+                "-".to_string()
+            } else {
+                e.obj.to_string()
+            };
+            let _ = writeln!(
+                out,
+                "E\t{}\t{obj}\t{op}\t{ordering}\t{}\t{}\t{}:{}",
+                e.thread,
+                opt(e.value),
+                opt(e.value2),
+                e.at.file(),
+                e.at.line()
+            );
+        }
+        let _ = writeln!(out, "P\t{}", message.replace(['\n', '\t'], " "));
+        let _ = std::fs::write(path, out);
+    }
+
+    /// The checker's number for the running execution: a per-execution
+    /// static of the checker, which neither loom nor shuttle turns into a
+    /// scheduling point when read.
+    #[cfg(loom)]
+    fn execution() -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        loom::lazy_static! {
+            static ref EXECUTION: u64 = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        *EXECUTION
+    }
+
+    /// Shuttle: a label on the execution's first task (labels are
+    /// per-execution task state and add no scheduling point).
+    #[cfg(all(shuttle, not(loom)))]
+    fn execution() -> u64 {
+        #[derive(Clone, Debug)]
+        struct Execution(u64);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let main = shuttle::current::TaskId::from(0);
+        if let Some(Execution(n)) = shuttle::current::get_label_for_task::<Execution>(main) {
+            return n;
+        }
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        shuttle::current::set_label_for_task(main, Execution(n));
+        n
+    }
+
+    #[cfg(loom)]
+    fn thread() -> usize {
+        let id = format!("{:?}", loom::thread::current().id());
+        id.trim_start_matches("ThreadId(")
+            .trim_end_matches(')')
+            .parse()
+            .unwrap_or(usize::MAX)
+    }
+
+    #[cfg(all(shuttle, not(loom)))]
+    fn thread() -> usize {
+        usize::from(shuttle::current::me())
+    }
+
+    /// The state of the running execution (a new one starts a new trace).
+    fn current() -> std::sync::MutexGuard<'static, State> {
+        let execution = execution();
+        let mut st = state();
+        if st.execution != execution {
+            *st = State {
+                execution,
+                ..State::default()
+            };
+        }
+        st
+    }
+
+    fn new_object(kind: &'static str, init: Option<u64>, at: &'static Location<'static>) -> u32 {
+        if !on() {
+            return u32::MAX;
+        }
+        let mut st = current();
+        st.objects.push(Object { kind, init, at });
+        (st.objects.len() - 1) as u32
+    }
+
+    /// Records an event; returns its index (to fill in a value later).
+    fn record(
+        obj: u32,
+        op: Op,
+        ordering: Option<Ordering>,
+        value: Option<u64>,
+        value2: Option<u64>,
+        at: &'static Location<'static>,
+    ) -> usize {
+        let thread = thread();
+        let mut st = current();
+        st.events.push(Event {
+            thread,
+            obj,
+            op,
+            ordering,
+            value,
+            value2,
+            at,
+        });
+        st.events.len() - 1
+    }
+
+    /// `fence`, recorded.
+    #[track_caller]
+    pub(crate) fn fence(order: Ordering) {
+        backend::fence(order);
+        if on() {
+            record(0, Op::Fence, Some(order), None, None, Location::caller());
+        }
+    }
+
+    /// The traced atomics: the checker's atomic plus the object's number.
+    macro_rules! traced_atomic {
+        ($name:ident, $t:ty, $to:expr, $($rmw:ident => $f:expr),*) => {
+            pub(crate) struct $name {
+                inner: backend::$name,
+                id: u32,
+            }
+
+            impl fmt::Debug for $name {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    self.inner.fmt(f)
+                }
+            }
+
+            #[allow(dead_code)]
+            impl $name {
+                #[track_caller]
+                pub(crate) fn new(v: $t) -> Self {
+                    let id = new_object(stringify!($name), Some($to(v)), Location::caller());
+                    Self { inner: backend::$name::new(v), id }
+                }
+
+                #[track_caller]
+                fn event(&self, op: Op, o: Ordering, v: $t, v2: Option<$t>) {
+                    if on() {
+                        record(self.id, op, Some(o), Some($to(v)), v2.map($to), Location::caller());
+                    }
+                }
+
+                #[track_caller]
+                pub(crate) fn load(&self, o: Ordering) -> $t {
+                    let v = self.inner.load(o);
+                    self.event(Op::Load, o, v, None);
+                    v
+                }
+
+                #[track_caller]
+                pub(crate) fn store(&self, v: $t, o: Ordering) {
+                    self.inner.store(v, o);
+                    self.event(Op::Store, o, v, None);
+                }
+
+                #[track_caller]
+                pub(crate) fn swap(&self, v: $t, o: Ordering) -> $t {
+                    let old = self.inner.swap(v, o);
+                    self.event(Op::Swap, o, old, Some(v));
+                    old
+                }
+
+                #[track_caller]
+                fn cas_event(&self, r: Result<$t, $t>, new: $t, ok: Ordering, fail: Ordering) {
+                    match r {
+                        Ok(v) => self.event(Op::CasOk, ok, v, Some(new)),
+                        Err(v) => self.event(Op::CasFail, fail, v, None),
+                    }
+                }
+
+                #[track_caller]
+                pub(crate) fn compare_exchange(
+                    &self,
+                    current: $t,
+                    new: $t,
+                    ok: Ordering,
+                    fail: Ordering,
+                ) -> Result<$t, $t> {
+                    let r = self.inner.compare_exchange(current, new, ok, fail);
+                    self.cas_event(r, new, ok, fail);
+                    r
+                }
+
+                #[track_caller]
+                pub(crate) fn compare_exchange_weak(
+                    &self,
+                    current: $t,
+                    new: $t,
+                    ok: Ordering,
+                    fail: Ordering,
+                ) -> Result<$t, $t> {
+                    let r = self.inner.compare_exchange_weak(current, new, ok, fail);
+                    self.cas_event(r, new, ok, fail);
+                    r
+                }
+
+                $(
+                    #[track_caller]
+                    pub(crate) fn $rmw(&self, v: $t, o: Ordering) -> $t {
+                        let old = self.inner.$rmw(v, o);
+                        #[allow(clippy::redundant_closure_call)]
+                        let new = ($f)(old, v);
+                        self.event(Op::Rmw(stringify!($rmw)), o, old, Some(new));
+                        old
+                    }
+                )*
+            }
+        };
+    }
+
+    traced_atomic!(AtomicBool, bool, u64::from,
+        fetch_or => |a: bool, b: bool| a | b,
+        fetch_and => |a: bool, b: bool| a & b);
+    traced_atomic!(AtomicU64, u64, core::convert::identity,
+        fetch_add => u64::wrapping_add,
+        fetch_sub => u64::wrapping_sub,
+        fetch_or => |a: u64, b: u64| a | b,
+        fetch_and => |a: u64, b: u64| a & b,
+        fetch_max => u64::max,
+        fetch_min => u64::min);
+    traced_atomic!(AtomicUsize, usize, |v: usize| v as u64,
+        fetch_add => usize::wrapping_add,
+        fetch_sub => usize::wrapping_sub,
+        fetch_or => |a: usize, b: usize| a | b,
+        fetch_and => |a: usize, b: usize| a & b,
+        fetch_max => usize::max,
+        fetch_min => usize::min);
+
+    /// `AtomicPtr`, recorded (values are addresses).
+    pub(crate) struct AtomicPtr<T> {
+        inner: backend::AtomicPtr<T>,
+        id: u32,
+    }
+
+    impl<T> fmt::Debug for AtomicPtr<T> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.inner.fmt(f)
+        }
+    }
+
+    fn addr<T>(p: *mut T) -> u64 {
+        p as usize as u64
+    }
+
+    #[allow(dead_code)]
+    impl<T> AtomicPtr<T> {
+        #[track_caller]
+        pub(crate) fn new(p: *mut T) -> Self {
+            let id = new_object("AtomicPtr", Some(addr(p)), Location::caller());
+            Self {
+                inner: backend::AtomicPtr::new(p),
+                id,
+            }
+        }
+
+        #[track_caller]
+        fn event(&self, op: Op, o: Ordering, v: *mut T, v2: Option<*mut T>) {
+            if on() {
+                record(
+                    self.id,
+                    op,
+                    Some(o),
+                    Some(addr(v)),
+                    v2.map(addr),
+                    Location::caller(),
+                );
+            }
+        }
+
+        #[track_caller]
+        pub(crate) fn load(&self, o: Ordering) -> *mut T {
+            let v = self.inner.load(o);
+            self.event(Op::Load, o, v, None);
+            v
+        }
+
+        #[track_caller]
+        pub(crate) fn store(&self, v: *mut T, o: Ordering) {
+            self.inner.store(v, o);
+            self.event(Op::Store, o, v, None);
+        }
+
+        #[track_caller]
+        pub(crate) fn swap(&self, v: *mut T, o: Ordering) -> *mut T {
+            let old = self.inner.swap(v, o);
+            self.event(Op::Swap, o, old, Some(v));
+            old
+        }
+
+        #[track_caller]
+        pub(crate) fn compare_exchange(
+            &self,
+            current: *mut T,
+            new: *mut T,
+            ok: Ordering,
+            fail: Ordering,
+        ) -> Result<*mut T, *mut T> {
+            let r = self.inner.compare_exchange(current, new, ok, fail);
+            match r {
+                Ok(v) => self.event(Op::CasOk, ok, v, Some(new)),
+                Err(v) => self.event(Op::CasFail, fail, v, None),
+            }
+            r
+        }
+
+        #[track_caller]
+        pub(crate) fn compare_exchange_weak(
+            &self,
+            current: *mut T,
+            new: *mut T,
+            ok: Ordering,
+            fail: Ordering,
+        ) -> Result<*mut T, *mut T> {
+            let r = self.inner.compare_exchange_weak(current, new, ok, fail);
+            match r {
+                Ok(v) => self.event(Op::CasOk, ok, v, Some(new)),
+                Err(v) => self.event(Op::CasFail, fail, v, None),
+            }
+            r
+        }
+    }
+
+    /// A cell value the trace can show: only a plain `u64` (possibly in a
+    /// `MaybeUninit`) right after it was written, where every byte is
+    /// initialised; anything else is recorded without a value.
+    fn cell_value<T: ?Sized>(p: *const T) -> Option<u64> {
+        let name = core::any::type_name::<T>();
+        if name == "u64" || name == "core::mem::maybe_uninit::MaybeUninit<u64>" {
+            // SAFETY:
+            // - `T` is `u64` or `MaybeUninit<u64>` (8 bytes, no padding), so
+            //   `p` is a thin pointer to 8 bytes, and this is called only
+            //   after a write through it, so they are initialised;
+            // - the caller still holds the cell's access (inside `with_mut`).
+            Some(unsafe { p.cast::<u64>().read() })
+        } else {
+            None
+        }
+    }
+
+    #[cfg(loom)]
+    type Inner<T> = loom::cell::UnsafeCell<T>;
+    #[cfg(all(shuttle, not(loom)))]
+    type Inner<T> = core::cell::UnsafeCell<T>;
+
+    /// The facade's `UnsafeCell`, recorded: reads (`with`) and writes
+    /// (`with_mut`, with the value written when it is a `u64`).
+    #[derive(Debug)]
+    pub(crate) struct UnsafeCell<T: ?Sized> {
+        id: u32,
+        inner: Inner<T>,
+    }
+
+    impl<T> UnsafeCell<T> {
+        #[track_caller]
+        pub(crate) fn new(value: T) -> Self {
+            let id = new_object("UnsafeCell", None, Location::caller());
+            Self {
+                id,
+                inner: Inner::new(value),
+            }
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        /// Runs `f` with a shared raw pointer to the contents.
+        #[track_caller]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            if on() {
+                // Recorded first: a racing access makes loom panic inside.
+                record(self.id, Op::CellRead, None, None, None, Location::caller());
+            }
+            #[cfg(loom)]
+            return self.inner.with(f);
+            #[cfg(all(shuttle, not(loom)))]
+            return f(self.inner.get());
+        }
+
+        /// Runs `f` with an exclusive raw pointer to the contents.
+        #[track_caller]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            if !on() {
+                #[cfg(loom)]
+                return self.inner.with_mut(f);
+                #[cfg(all(shuttle, not(loom)))]
+                return f(self.inner.get());
+            }
+            let at = Location::caller();
+            let index = record(self.id, Op::CellWrite, None, None, None, at);
+            let g = |p: *mut T| {
+                let r = f(p);
+                let value = cell_value::<T>(p);
+                if let Some(e) = state().events.get_mut(index) {
+                    e.value = value;
+                }
+                r
+            };
+            #[cfg(loom)]
+            return self.inner.with_mut(g);
+            #[cfg(all(shuttle, not(loom)))]
+            return g(self.inner.get());
+        }
     }
 }

@@ -13,6 +13,9 @@
 //!   renders it step by step (terminal and self-contained HTML).
 //! - `poolcheck mutants [--only NAME]...`: the mutant kill table
 //!   (catalogue: `verification/mutants.txt`).
+//! - `poolcheck explain [MUTANT] [--html OUT] [--trace FILE]`: the lessons;
+//!   with a name, the mutant's failing execution drawn event by event
+//!   (verification/TOUR.md).
 //!
 //! `poolcheck help`, `poolcheck <command> --help` (or `-h`) and
 //! `--version` print to stdout. Exit codes: 0 success, 1 a check failed,
@@ -28,6 +31,8 @@ fn main() {
 mod conc;
 #[cfg(not(any(loom, shuttle)))]
 mod exec;
+#[cfg(not(any(loom, shuttle)))]
+mod explain;
 #[cfg(not(any(loom, shuttle)))]
 mod fuzz;
 #[cfg(not(any(loom, shuttle)))]
@@ -60,7 +65,7 @@ mod cli {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::{Args, Parser, Subcommand};
 
-    use crate::{fuzz, mutants, replay, run, shuttle_fuzz};
+    use crate::{explain, fuzz, mutants, replay, run, shuttle_fuzz};
 
     /// Settings shared by the subcommands.
     #[derive(Clone, Debug)]
@@ -259,6 +264,56 @@ poolcheck mutants\n  \
 poolcheck mutants --only get_skips_victim --only steal_from_head\n  \
 poolcheck mutants --tier deep --budget 1h")]
         Mutants(MutantsArgs),
+        /// Every protocol rule as a lesson: a mutant's failing execution drawn.
+        ///
+        /// Without a name, lists the lessons (one per mutant of
+        /// verification/mutants.txt). With one killed by loom or shuttle:
+        /// builds it, runs that checker's test with the core's recorder on,
+        /// and draws the failing execution (one column per thread; stale
+        /// loads and racing accesses highlighted; the broken invariant) in
+        /// the terminal and as a self-contained HTML page (default:
+        /// target/poolcheck/explain/NAME.html).
+        #[command(after_help = "Examples:\n  \
+poolcheck explain\n  \
+poolcheck explain push_publish_relaxed\n  \
+poolcheck explain pop_tail_without_cas --html /tmp/lesson.html")]
+        Explain(ExplainArgs),
+    }
+
+    #[derive(Debug, Args)]
+    struct ExplainArgs {
+        /// The mutant (default: list the lessons).
+        #[arg(value_name = "MUTANT")]
+        mutant: Option<String>,
+        /// Write the page here.
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// Draw this trace file (written by an earlier run) instead of
+        /// building and running the mutant.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+    }
+
+    fn explain_cmd(a: ExplainArgs) -> Result<i32, String> {
+        let ctx = ctx(false, true)?;
+        let Some(name) = a.mutant else {
+            return explain::list(&ctx);
+        };
+        match a.trace {
+            Some(file) => {
+                let m =
+                    mutants::select(mutants::catalogue(&ctx.root)?, std::slice::from_ref(&name))?
+                        .remove(0);
+                let out = a
+                    .html
+                    .unwrap_or_else(|| ctx.out.join(format!("explain/{name}.html")));
+                if let Some(dir) = out.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                }
+                explain::render(&ctx, &m, &file, &out)
+            }
+            None => explain::explain(&ctx, &name, a.html),
+        }
     }
 
     #[derive(Debug, Args)]
@@ -509,6 +564,7 @@ poolcheck mutants --tier deep --budget 1h")]
                 Ok(0)
             }
             Cmd::Mutants(a) => mutants_cmd(a),
+            Cmd::Explain(a) => explain_cmd(a),
         }
     }
 

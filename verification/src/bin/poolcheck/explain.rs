@@ -1,0 +1,766 @@
+//! `poolcheck explain [MUTANT]`: every protocol rule as a runnable lesson.
+//!
+//! With a mutant of `verification/mutants.txt` whose checker is loom or
+//! shuttle, builds that mutant, runs the checker's test with the facade's
+//! recorder on (`VICTIM_POOL_TRACE`, see `trace` in `src/sync.rs`), reads
+//! the trace of the failing execution and draws it: one column per thread
+//! in the terminal, and a self-contained HTML page with swimlanes, a step
+//! slider and the ring's state after each step. See verification/TOUR.md.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+use crate::mutants::{catalogue, Mutant};
+use crate::Ctx;
+
+/// What kind of bug a lesson shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// An ordering too weak: a load that may read an older value.
+    WeakMemory,
+    /// A bad interleaving, even under sequential consistency.
+    Interleaving,
+    /// Memory freed while another thread may still use it.
+    Reclamation,
+    /// A rule about user code, panics or the API (not an interleaving).
+    Api,
+}
+
+/// One lesson: a mutant of the catalogue and what its picture teaches.
+#[derive(Clone, Debug)]
+pub struct Lesson {
+    /// The mutant's name.
+    pub mutant: &'static str,
+    /// What kind of bug.
+    pub kind: Kind,
+    /// The DESIGN.md section that states the rule.
+    pub section: &'static str,
+    /// The invariant that breaks, in one sentence.
+    pub invariant: &'static str,
+}
+
+/// The lessons, in the order of verification/TOUR.md.
+pub const LESSONS: &[Lesson] = &[
+    Lesson { mutant: "consumer_clears_typ_first", kind: Kind::Interleaving, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "typ-then-val: a slot's typ may be cleared only after its value was moved out, yet here the producer writes the slot while a consumer is still reading it" },
+    Lesson { mutant: "producer_skips_typ_check", kind: Kind::Interleaving, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "the producer may write a slot only after reading its typ clear, yet here it overwrites a slot a consumer has won but not yet read" },
+    Lesson { mutant: "consumer_typ_store_relaxed", kind: Kind::WeakMemory, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "the consumer's typ store must be Release so its read of the value happens-before the producer's next write, yet with Relaxed the two race" },
+    Lesson { mutant: "producer_typ_load_relaxed", kind: Kind::WeakMemory, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "the producer's typ load must be Acquire to synchronise with the consumer's Release, yet with Relaxed its write races with the consumer's read" },
+    Lesson { mutant: "push_publish_relaxed", kind: Kind::WeakMemory, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "a push must publish head with Release, so a consumer that wins the index sees the value; with Relaxed the consumer reads a value whose write it has not seen" },
+    Lesson { mutant: "pop_tail_without_cas", kind: Kind::Interleaving, section: "2. `PoolDequeue`: the SPMC ring",
+        invariant: "a consumer owns index tail only after winning the CAS on head_tail; with a plain store two consumers take the same index, and one value is returned twice or lost" },
+    Lesson { mutant: "chain_next_after_pop", kind: Kind::Interleaving, section: "4. `PoolChain`: unbounded, and freed without a GC",
+        invariant: "a chain consumer must load next before its failed pop; loaded after, it may unlink a segment the producer refilled in between, and a value is lost" },
+    Lesson { mutant: "free_unlinked_immediately", kind: Kind::Reclamation, section: "4. `PoolChain`: unbounded, and freed without a GC",
+        invariant: "an unlinked segment may be freed only when no consumer can still be inside pop_tail on it" },
+    Lesson { mutant: "cleanup_frees_victim_early", kind: Kind::Reclamation, section: "6.2 Shared chains: generations by pointer swap, freed after a grace period",
+        invariant: "a retired victim chain may be freed only after a grace period, when no pinned thread can still hold it" },
+    Lesson { mutant: "gate_load_relaxed", kind: Kind::WeakMemory, section: "6.1 Private slots: a Dekker handshake with asymmetric fences",
+        invariant: "the owner must read the gate with Acquire, so cleanup's rotation of its private fields happens-before the owner's next access" },
+    Lesson { mutant: "gate_store_relaxed", kind: Kind::WeakMemory, section: "6.1 Private slots: a Dekker handshake with asymmetric fences",
+        invariant: "cleanup must end its claim with a Release store, so its writes to the private fields happen-before the owner's next access" },
+    Lesson { mutant: "fence_failure_ignored", kind: Kind::Interleaving, section: "6.4 When the kernel refuses the heavy fence",
+        invariant: "after a refused heavy fence cleanup must not touch private fields: without the fence an owner inside an operation is invisible to it" },
+    Lesson { mutant: "get_skips_victim", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",
+        invariant: "Get must look in the victim generation before calling New" },
+    Lesson { mutant: "steal_from_head", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",
+        invariant: "a thief steals the oldest item (the tail), never the owner's newest" },
+    Lesson { mutant: "drop_inside_operation", kind: Kind::Api, section: "5.1 The operation rule: no user code inside an operation",
+        invariant: "no user code (T::drop) runs inside an operation" },
+    Lesson { mutant: "fence_failure_unwinds", kind: Kind::Api, section: "6.4 When the kernel refuses the heavy fence",
+        invariant: "a refused heavy fence must fail closed, never unwind out of a half-done cleanup" },
+    Lesson { mutant: "cleanup_panic_stops_sweep", kind: Kind::Api, section: "6.6 Panics, `cleanup_all` and snapshots",
+        invariant: "one panicking T::drop must neither stop the Sweeper nor skip the other pools" },
+    Lesson { mutant: "snapshot_clones_under_lock", kind: Kind::Api, section: "6.6 Panics, `cleanup_all` and snapshots",
+        invariant: "no user code (T::clone) runs under the cleanup lock" },
+    Lesson { mutant: "fork_pins_block", kind: Kind::Api, section: "6.5 `fork`",
+        invariant: "a thread lost to fork must not hold back the child's grace periods" },
+];
+
+/// The lesson of `mutant`, if it has one.
+pub fn lesson(mutant: &str) -> Option<&'static Lesson> {
+    LESSONS.iter().find(|l| l.mutant == mutant)
+}
+
+fn drawn(m: &Mutant) -> bool {
+    m.tool == "loom" || m.tool == "shuttle"
+}
+
+/// `poolcheck explain` without a name: the lessons.
+pub fn list(ctx: &Ctx) -> Result<i32, String> {
+    let all = catalogue(&ctx.root)?;
+    println!("Lessons (poolcheck explain NAME; the tour: verification/TOUR.md):");
+    for m in &all {
+        let kind = lesson(&m.name).map_or("?".to_string(), |l| format!("{:?}", l.kind));
+        if drawn(m) {
+            println!("  {:<28} {:<13} {:<8} {}", m.name, kind, m.tool, m.rule);
+        } else {
+            println!(
+                "  {:<28} {:<13} {:<8} not drawn: killed by {} ({}), which gives no trace",
+                m.name, kind, m.tool, m.tool, m.test
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// One object of a trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct Object {
+    /// Display name (`slot[1].occupied`, `dequeue.head_tail`, …).
+    pub name: String,
+    /// `AtomicU64`, `UnsafeCell`, …
+    pub kind: String,
+    /// Where it was created (`src/dequeue.rs:117`).
+    pub at: String,
+    /// Initial value.
+    pub init: Option<u64>,
+}
+
+/// One event of a trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Step number (0-based).
+    pub step: usize,
+    /// The checker's thread number.
+    pub thread: usize,
+    /// Index into the objects (`None` for a fence).
+    pub obj: Option<usize>,
+    /// Operation: load, store, swap, cas-ok, cas-fail, fetch_add, …, fence,
+    /// cell-read, cell-write.
+    pub op: String,
+    /// Memory ordering (`-` for cells).
+    pub ordering: String,
+    /// Value read (loads, RMWs, failed CAS) or written (stores, cells).
+    pub value: Option<u64>,
+    /// Value written by an RMW / successful CAS.
+    pub value2: Option<u64>,
+    /// Source line of the operation.
+    pub at: String,
+    /// The text of that line.
+    pub code: String,
+    /// A load that returned an older value than the object's latest store.
+    pub stale: bool,
+    /// The latest stored value when `stale`.
+    pub latest: Option<u64>,
+    /// Part of the data race that ended the execution.
+    pub racing: bool,
+    /// One-line rendering.
+    pub text: String,
+}
+
+/// A ring's state after a step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Ring {
+    /// Name (`dequeue` or `seg0`, …).
+    pub name: String,
+    /// head (as a signed offset when near 2^32).
+    pub head: i64,
+    /// tail.
+    pub tail: i64,
+    /// Per slot: typ set?
+    pub typ: Vec<bool>,
+    /// Per slot: last value written (if known).
+    pub value: Vec<Option<u64>>,
+}
+
+/// A parsed trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trace {
+    /// The objects.
+    pub objects: Vec<Object>,
+    /// The events, in schedule order.
+    pub events: Vec<Event>,
+    /// The panic that ended the execution.
+    pub panic: String,
+    /// The rings after each step (`rings[i]` after event `i`).
+    pub rings: Vec<Vec<Ring>>,
+    /// Thread numbers seen.
+    pub threads: Vec<usize>,
+}
+
+fn opt(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+fn source_line(root: &Path, at: &str) -> String {
+    let Some((file, line)) = at.rsplit_once(':') else {
+        return String::new();
+    };
+    let Ok(n) = line.parse::<usize>() else {
+        return String::new();
+    };
+    std::fs::read_to_string(root.join(file))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .nth(n.saturating_sub(1))
+                .map(|l| l.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// The field an object was created for: `occupied: AtomicBool::new(false),`
+/// gives `occupied`.
+fn field(code: &str) -> Option<String> {
+    let (name, _) = code.split_once(':')?;
+    let name = name.trim();
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .then(|| name.to_string())
+}
+
+/// A u32 index near 2^32 as a small signed number (`u32::MAX - 1` is -2).
+fn index(v: u32) -> i64 {
+    i64::from(v as i32)
+}
+
+/// Parses the file written by the recorder and derives names, stale loads,
+/// racing accesses and ring states.
+pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
+    let mut objects = Vec::new();
+    let mut raw = Vec::new();
+    let mut panic = String::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        match f.first() {
+            Some(&"O") if f.len() == 5 => objects.push(Object {
+                name: String::new(),
+                kind: f[2].to_string(),
+                at: f[3].to_string(),
+                init: opt(f[4]),
+            }),
+            Some(&"E") if f.len() == 8 => raw.push(f),
+            Some(&"P") => panic = f.get(1).unwrap_or(&"").to_string(),
+            _ => {}
+        }
+    }
+    if raw.is_empty() {
+        return Err("the trace holds no event".to_string());
+    }
+    // Names: the field on the creation line; rings are found by their
+    // `head_tail` (created after their slots).
+    let mut same_loc: HashMap<String, usize> = HashMap::new();
+    let mut rings: Vec<(usize, Vec<usize>, Vec<usize>)> = Vec::new(); // head_tail, occupied, value
+    let (mut pend_occ, mut pend_val) = (Vec::new(), Vec::new());
+    for (id, o) in objects.iter_mut().enumerate() {
+        let code = source_line(root, &o.at);
+        let fieldname = field(&code).unwrap_or_else(|| format!("obj{id}"));
+        let k = same_loc.entry(o.at.clone()).or_insert(0);
+        let file =
+            o.at.rsplit('/')
+                .next()
+                .unwrap_or("")
+                .split('.')
+                .next()
+                .unwrap_or("");
+        o.name = match (file, fieldname.as_str()) {
+            ("dequeue", "occupied") => {
+                pend_occ.push(id);
+                format!("slot[{}].occupied", pend_occ.len() - 1)
+            }
+            ("dequeue", "value") => {
+                pend_val.push(id);
+                format!("slot[{}].value", pend_val.len() - 1)
+            }
+            ("dequeue", "head_tail") => {
+                rings.push((
+                    id,
+                    std::mem::take(&mut pend_occ),
+                    std::mem::take(&mut pend_val),
+                ));
+                "dequeue.head_tail".to_string()
+            }
+            ("slot", f) => format!("local[{k}].{f}"),
+            // A chain's segment links, created with segment `k`.
+            ("chain", f @ ("next" | "prev")) => format!("seg{k}.{f}"),
+            (file, f) if *k > 0 => format!("{file}.{f}#{k}"),
+            (file, f) => format!("{file}.{f}"),
+        };
+        *k += 1;
+    }
+    if rings.len() > 1 {
+        for (r, (ht, occ, val)) in rings.iter().enumerate() {
+            for &id in occ.iter().chain(val).chain([ht]) {
+                objects[id].name = format!("seg{r}.{}", objects[id].name.replace("dequeue.", ""));
+            }
+        }
+    }
+    // Events, with each object's latest stored value in schedule order.
+    let mut latest: Vec<Option<u64>> = objects.iter().map(|o| o.init).collect();
+    let mut events = Vec::new();
+    let mut ring_states = Vec::new();
+    let mut threads = Vec::new();
+    for (step, f) in raw.iter().enumerate() {
+        let thread: usize = f[1].parse().unwrap_or(0);
+        if !threads.contains(&thread) {
+            threads.push(thread);
+        }
+        let obj: Option<usize> = f[2].parse().ok().filter(|&o: &usize| o < objects.len());
+        let (op, ordering) = (f[3].to_string(), f[4].to_string());
+        let (value, value2) = (opt(f[5]), opt(f[6]));
+        let mut stale = false;
+        let mut last = None;
+        if let Some(o) = obj {
+            match op.as_str() {
+                "load" | "cas-fail" => {
+                    if value.is_some() && latest[o].is_some() && value != latest[o] {
+                        stale = true;
+                        last = latest[o];
+                    }
+                }
+                "store" | "cell-write" => latest[o] = value,
+                "cell-read" => {}
+                _ => latest[o] = value2.or(latest[o]),
+            }
+        }
+        let at = f[7].to_string();
+        let code = source_line(root, &at);
+        events.push(Event {
+            step,
+            thread,
+            obj,
+            op,
+            ordering,
+            value,
+            value2,
+            code,
+            at,
+            stale,
+            latest: last,
+            racing: false,
+            text: String::new(),
+        });
+        ring_states.push(
+            rings
+                .iter()
+                .enumerate()
+                .map(|(r, (ht, occ, val))| {
+                    let v = latest[*ht].unwrap_or(0);
+                    Ring {
+                        name: if rings.len() > 1 {
+                            format!("seg{r}")
+                        } else {
+                            "dequeue".to_string()
+                        },
+                        head: index((v >> 32) as u32),
+                        tail: index(v as u32),
+                        typ: occ.iter().map(|&o| latest[o] == Some(1)).collect(),
+                        value: val.iter().map(|&o| latest[o]).collect(),
+                    }
+                })
+                .collect(),
+        );
+    }
+    // A data race reported by loom ends the execution at the access that
+    // raced (recorded before loom checked it): mark it and the latest
+    // access of another thread to the same cell.
+    if panic.contains("Causality violation") || panic.contains("data race") {
+        if let Some(last) = events.last_mut() {
+            last.racing = true;
+        }
+        let (t, o) = events
+            .last()
+            .map(|e| (e.thread, e.obj))
+            .unwrap_or((0, None));
+        if let Some(e) = events
+            .iter_mut()
+            .rev()
+            .skip(1)
+            .find(|e| e.obj == o && e.thread != t && e.op.starts_with("cell"))
+        {
+            e.racing = true;
+        }
+    }
+    for e in &mut events {
+        e.text = describe(e, &objects);
+    }
+    threads.sort_unstable();
+    Ok(Trace {
+        objects,
+        events,
+        panic,
+        rings: ring_states,
+        threads,
+    })
+}
+
+fn show(v: u64, obj: &Object) -> String {
+    if obj.name.ends_with("head_tail") {
+        format!("h{} t{}", index((v >> 32) as u32), index(v as u32))
+    } else if obj.kind == "AtomicPtr" {
+        if v == 0 {
+            "null".to_string()
+        } else {
+            format!("@{:x}", v & 0xfff)
+        }
+    } else if obj.kind == "AtomicBool" {
+        (v != 0).to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+fn short(ordering: &str) -> &str {
+    match ordering {
+        "Relaxed" => "Rlx",
+        "Acquire" => "Acq",
+        "Release" => "Rel",
+        "AcqRel" => "AcqRel",
+        "SeqCst" => "SC",
+        other => other,
+    }
+}
+
+fn describe(e: &Event, objects: &[Object]) -> String {
+    let Some(o) = e.obj.map(|o| &objects[o]) else {
+        return format!("fence {}", short(&e.ordering));
+    };
+    let sv = |v: Option<u64>| v.map_or("?".to_string(), |v| show(v, o));
+    let name = &o.name;
+    let ord = short(&e.ordering);
+    let mut s = match e.op.as_str() {
+        "load" => format!("load {name} {ord} = {}", sv(e.value)),
+        "store" => format!("store {name} {ord} := {}", sv(e.value)),
+        "cas-ok" => format!("CAS {name} {ord} -> {}", sv(e.value2)),
+        "cas-fail" => format!("CAS fail {name} {ord} saw {}", sv(e.value)),
+        "cell-read" => format!("read {name}"),
+        "cell-write" => match e.value {
+            Some(v) => format!("write {name} := {v}"),
+            None => format!("write {name}"),
+        },
+        op => format!("{op} {name} {ord} -> {}", sv(e.value2)),
+    };
+    if e.stale {
+        let _ = write!(s, " STALE (latest {})", sv(e.latest));
+    }
+    if e.racing {
+        s.push_str(" RACE");
+    }
+    s
+}
+
+/// The terminal picture: one column per thread, time downward.
+pub fn terminal(trace: &Trace, lesson: Option<&Lesson>, rule: &str, color: bool) -> String {
+    const W: usize = 44;
+    let paint = |s: &str, code: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = String::new();
+    let _ = write!(out, "{:>4} ", "step");
+    for t in &trace.threads {
+        let _ = write!(out, "{:<W$}", format!("thread {t}"));
+    }
+    out.push('\n');
+    let col = |t: usize| trace.threads.iter().position(|&x| x == t).unwrap_or(0);
+    for e in &trace.events {
+        let mut text = e.text.clone();
+        if text.chars().count() > W - 2 {
+            text = text.chars().take(W - 3).collect::<String>() + "…";
+        }
+        let pad = " ".repeat(col(e.thread) * W);
+        let cell = format!("{text:<W$}");
+        let cell = if e.racing {
+            paint(&cell, "1;31")
+        } else if e.stale {
+            paint(&cell, "1;33")
+        } else {
+            cell
+        };
+        let _ = writeln!(
+            out,
+            "{:>4} {pad}{}  {}",
+            e.step,
+            cell.trim_end(),
+            paint(&e.at, "2")
+        );
+    }
+    let broke = lesson.map_or(rule, |l| l.invariant);
+    let _ = writeln!(
+        out,
+        "{}",
+        paint(&format!("  ✗ broken here: {broke}."), "1;31")
+    );
+    if let Some(l) = lesson {
+        let _ = writeln!(out, "    rule: {rule} (DESIGN.md §{})", l.section);
+    }
+    let _ = writeln!(out, "    checker: {}", trace.panic);
+    out
+}
+
+/// The self-contained HTML page.
+pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> String {
+    #[derive(Serialize)]
+    struct Data<'a> {
+        mutant: &'a str,
+        checker: &'a str,
+        test: &'a str,
+        rule: &'a str,
+        invariant: &'a str,
+        kind: String,
+        section: &'a str,
+        design: String,
+        root: String,
+        trace: &'a Trace,
+    }
+    let data = Data {
+        mutant: &m.name,
+        checker: &m.tool,
+        test: &m.test,
+        rule: &m.rule,
+        invariant: lesson.map_or("", |l| l.invariant),
+        kind: lesson.map_or("?".to_string(), |l| format!("{:?}", l.kind)),
+        section: lesson.map_or("", |l| l.section),
+        design: format!("file://{}/DESIGN.md", root.display()),
+        root: format!("file://{}", root.display()),
+        trace,
+    };
+    let json = serde_json::to_string(&data)
+        .unwrap_or_else(|_| "null".to_string())
+        .replace("</", "<\\/");
+    PAGE.replace("/*DATA*/null", &json)
+}
+
+fn wrapper(ctx: &Ctx, mutant: &str) -> Result<PathBuf, String> {
+    let dir = ctx.out.join("explain/wrappers");
+    let w = dir.join(mutant);
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::copy(ctx.root.join("verification/mutant-rustc"), &w))
+        .map_err(|e| format!("cannot install the mutant wrapper {}: {e}", w.display()))?;
+    Ok(w)
+}
+
+/// Renders an existing trace file (no build): `--trace FILE`.
+pub fn render(ctx: &Ctx, m: &Mutant, trace_file: &Path, html_out: &Path) -> Result<i32, String> {
+    let text = std::fs::read_to_string(trace_file)
+        .map_err(|e| format!("cannot read {}: {e}", trace_file.display()))?;
+    let trace = parse(&text, &ctx.root)?;
+    let lesson = lesson(&m.name);
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    println!(
+        "lesson {} ({}: {}): {}",
+        m.name,
+        m.tool,
+        m.test,
+        lesson.map_or("", |l| l.section)
+    );
+    print!("{}", terminal(&trace, lesson, &m.rule, color));
+    std::fs::write(html_out, html(&trace, m, lesson, &ctx.root))
+        .map_err(|e| format!("cannot write {}: {e}", html_out.display()))?;
+    println!("page: {}", html_out.display());
+    Ok(0)
+}
+
+/// `poolcheck explain MUTANT`.
+pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, String> {
+    let all = catalogue(&ctx.root)?;
+    let m = all
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| {
+            let names: Vec<_> = all.iter().map(|m| m.name.as_str()).collect();
+            format!("unknown mutant {name:?}; known: {}", names.join(" "))
+        })?
+        .clone();
+    if !drawn(&m) {
+        println!(
+            "{}: killed by {} ({}); its trace is not drawn (only loom and shuttle runs are traced). Rule: {}",
+            m.name, m.tool, m.test, m.rule
+        );
+        return Ok(0);
+    }
+    let dir = ctx.out.join("explain");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // Absolute: the test binary runs in the verification crate's directory.
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    let trace_file = dir.join(format!("{}.trace", m.name));
+    let log = dir.join(format!("{}.log", m.name));
+    let _ = std::fs::remove_file(&trace_file);
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ctx.root)
+        .args([
+            "test",
+            "-q",
+            "-p",
+            "victim-pool-verification",
+            "--release",
+            "--test",
+        ])
+        .arg(&m.tool)
+        .args(["--", "--exact", &m.test])
+        .env("CARGO_TARGET_DIR", dir.join(&m.tool))
+        .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
+        .env("RUSTFLAGS", format!("--cfg {}", m.tool))
+        .env("VICTIM_POOL_TRACE", &trace_file)
+        .env("LOOM_MAX_PREEMPTIONS", ctx.loom_bound.to_string())
+        .env("SHUTTLE_SECS", ctx.shuttle_secs.to_string());
+    eprintln!(
+        "poolcheck explain: building {} and running {} {} with tracing (log: {})",
+        m.name,
+        m.tool,
+        m.test,
+        log.display()
+    );
+    let output = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let _ = std::fs::write(&log, &text);
+    if output.status.success() {
+        println!(
+            "{}: SURVIVED: {} {} passed, so there is no failing execution to draw",
+            m.name, m.tool, m.test
+        );
+        return Ok(1);
+    }
+    if !trace_file.is_file() {
+        return Err(format!(
+            "{} failed but wrote no trace (a build error?); see {}",
+            m.name,
+            log.display()
+        ));
+    }
+    let html_out = html_out.unwrap_or_else(|| dir.join(format!("{}.html", m.name)));
+    render(ctx, &m, &trace_file, &html_out)
+}
+
+/// The lesson page (no external resources): the data is substituted for
+/// `/*DATA*/null`.
+const PAGE: &str = r##"<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>poolcheck explain</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d232b}
+header{background:#1d2b3a;color:#fff;padding:10px 16px}
+header h1{font-size:17px;margin:0 0 4px}
+header .rule{font-size:14px;color:#ffd7d7}
+header .meta{font-size:12px;color:#b8c7d8}
+header a{color:#9cc7ff}
+.controls{display:flex;gap:8px;align-items:center;padding:8px 16px;background:#e9edf2}
+input[type=range]{flex:1}
+button{font-size:14px;padding:3px 10px}
+main{display:flex;gap:12px;padding:10px 16px}
+#lanes{flex:1;min-width:0;max-height:74vh;overflow:auto;background:#fff;border:1px solid #d5dae1;border-radius:6px}
+table{border-collapse:collapse;font-family:monospace;font-size:12px;width:100%}
+th{position:sticky;top:0;background:#eef2f7;border-bottom:1px solid #c9d1da;padding:4px 6px;text-align:left}
+td{padding:2px 6px;border-bottom:1px solid #f0f2f5;vertical-align:top;white-space:normal;word-break:break-word}
+td .at{display:block;font-size:10px}
+td .at a{color:#889}
+td.step{color:#99a;width:32px}
+td.ev{background:#eef6ff;border-left:3px solid #4a7fc1;cursor:pointer}
+tr.future td.ev{opacity:.35}
+tr.cur td{background:#fff7c2}
+td.ev.stale{background:#fff0c2;border-left-color:#d08a00}
+td.ev.race{background:#ffe3e6;border-left-color:#d33;font-weight:bold}
+td.src a{color:#778;font-size:11px}
+#side{width:380px;flex:none}
+.card{background:#fff;border:1px solid #d5dae1;border-radius:6px;padding:8px 10px;margin-bottom:10px;font-size:13px}
+.card h2{font-size:13px;margin:0 0 6px;color:#35506b}
+.ring{display:flex;gap:3px;margin:4px 0 8px}
+.rc{display:flex;flex-direction:column;align-items:center;width:54px}
+.rc .mk{font-size:10px;font-weight:bold;height:13px;color:#7a4b00}
+.rc .cell{width:52px;height:34px;border:1px solid #b9c2cc;border-radius:3px;background:#fafbfc;font-family:monospace;font-size:11px;text-align:center;box-sizing:border-box;padding-top:2px}
+.rc .cell.typ{background:#9fd3ab;border-color:#4f9a62}
+.rc .ix{font-size:9px;color:#99a}
+.broken{background:#ffe3e6;border:2px solid #d33;border-radius:6px;padding:8px;font-size:13px;margin-bottom:10px}
+.code{font-family:monospace;font-size:12px;background:#f3f5f8;padding:4px;border-radius:4px;white-space:pre-wrap}
+.legend span{display:inline-block;padding:0 5px;margin-right:4px;border-radius:3px;font-size:11px}
+</style></head><body>
+<header><h1 id="title"></h1><div class="rule" id="rule"></div><div class="meta" id="meta"></div></header>
+<div class="controls"><button id="prev">&#9664;</button><button id="next">&#9654;</button>
+<input type="range" id="slider" min="0" value="0"><span id="pos" style="font-family:monospace"></span>
+<span class="legend"><span style="background:#fff0c2">stale load</span><span style="background:#ffe3e6">race</span> &larr; &rarr; keys step</span></div>
+<main><div id="lanes"></div><div id="side">
+<div class="card"><h2>This step</h2><div id="now"></div></div>
+<div class="card"><h2>Ring after this step (T = tail, H = head, green = typ set)</h2><div id="ring"></div></div>
+<div class="broken" id="broken"></div>
+<div class="card"><h2>Objects</h2><div id="objs" style="font-family:monospace;font-size:11px"></div></div>
+</div></main>
+<script>
+const D = /*DATA*/null;
+const T = D.trace, E = T.events;
+const $ = id => document.getElementById(id);
+const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
+const src = at => { const [f, l] = at.split(':'); return '<a href="' + D.root + '/' + esc(f) + '" title="open ' + esc(f) + ' (line ' + l + ')">' + esc(at) + '</a>'; };
+const design = '<a href="' + D.design + '">DESIGN.md §' + esc(D.section) + '</a>';
+$('title').textContent = 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
+$('rule').textContent = 'Broken rule: ' + D.rule;
+$('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
+$('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
+let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th style="width:' + Math.floor(96 / T.threads.length) + '%">thread ' + t + '</th>').join('') + '</tr>';
+E.forEach((e, i) => {
+  h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
+  T.threads.forEach(t => {
+    if (t === e.thread) {
+      const cls = 'ev' + (e.racing ? ' race' : e.stale ? ' stale' : '');
+      h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + esc(e.text) + '<span class="at">' + src(e.at) + '</span></td>';
+    } else h += '<td></td>';
+  });
+  h += '</tr>';
+});
+$('lanes').innerHTML = h + '</table>';
+$('objs').innerHTML = T.objects.slice(0, 40).map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>') + (T.objects.length > 40 ? '<br>… ' + (T.objects.length - 40) + ' more' : '');
+const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no dequeue in this lesson</span>' : rs.map(r => {
+  const cap = r.typ.length, m = x => ((x % cap) + cap) % cap;
+  let s = '<div style="font-family:monospace;font-size:12px">' + esc(r.name) + ': head ' + r.head + ' · tail ' + r.tail + '</div><div class="ring">';
+  r.typ.forEach((typ, i) => {
+    const mk = (i === m(r.tail) ? 'T' : '') + (i === m(r.head) ? 'H' : '');
+    const v = r.value[i];
+    s += '<div class="rc"><span class="mk">' + mk + '</span><div class="cell' + (typ ? ' typ' : '') + '">typ ' + (typ ? 1 : 0) + '<br>val ' + (v === null ? '·' : esc(v)) + '</div><span class="ix">slot ' + i + '</span></div>';
+  });
+  return s + '</div>';
+}).join('');
+const slider = $('slider'); slider.max = E.length - 1;
+function go(i) {
+  i = Math.max(0, Math.min(E.length - 1, i)); slider.value = i;
+  E.forEach((_, j) => { const r = $('r' + j); r.className = j === i ? 'cur' : j > i ? 'future' : ''; });
+  const e = E[i];
+  $('pos').textContent = 'step ' + i + ' / ' + (E.length - 1);
+  $('now').innerHTML = '<b>thread ' + e.thread + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + '<div class="code">' + esc(e.code) + '</div>' + src(e.at);
+  $('ring').innerHTML = ringHtml(T.rings[i]);
+  $('r' + i).scrollIntoView({block: 'nearest'});
+}
+slider.oninput = () => go(+slider.value);
+$('prev').onclick = () => go(+slider.value - 1);
+$('next').onclick = () => go(+slider.value + 1);
+document.onkeydown = ev => { if (ev.key === 'ArrowLeft') go(+slider.value - 1); if (ev.key === 'ArrowRight') go(+slider.value + 1); };
+go(E.length - 1);
+</script></body></html>
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mutant_has_a_lesson() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for m in catalogue(&root).unwrap() {
+            assert!(lesson(&m.name).is_some(), "{} has no lesson", m.name);
+        }
+    }
+
+    #[test]
+    fn a_stale_load_is_marked() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = "O\t0\tAtomicU64\tx.rs:1\t0\n\
+                    E\t0\t0\tstore\tRelaxed\t5\t-\tx.rs:2\n\
+                    E\t1\t0\tload\tRelaxed\t0\t-\tx.rs:3\n\
+                    P\tboom\n";
+        let t = parse(text, &root).unwrap();
+        assert!(!t.events[0].stale);
+        assert!(t.events[1].stale);
+        assert_eq!(t.events[1].latest, Some(5));
+    }
+}
