@@ -37,6 +37,8 @@ mod html;
 #[cfg(not(any(loom, shuttle)))]
 mod mutants;
 #[cfg(not(any(loom, shuttle)))]
+mod orderings;
+#[cfg(not(any(loom, shuttle)))]
 mod replay;
 #[cfg(not(any(loom, shuttle)))]
 mod run;
@@ -259,6 +261,10 @@ poolcheck mutants\n  \
 poolcheck mutants --only get_skips_victim --only steal_from_head\n  \
 poolcheck mutants --tier deep --budget 1h")]
         Mutants(MutantsArgs),
+        /// Issue 14: every ordering of the core weakened one step, the
+        /// checks that kill each (verification/orderings.md); `--check`:
+        /// the table is up to date with src/.
+        Orderings(crate::orderings::OrderingsArgs),
     }
 
     #[derive(Debug, Args)]
@@ -509,6 +515,7 @@ poolcheck mutants --tier deep --budget 1h")]
                 Ok(0)
             }
             Cmd::Mutants(a) => mutants_cmd(a),
+            Cmd::Orderings(a) => crate::orderings::main(a),
         }
     }
 
