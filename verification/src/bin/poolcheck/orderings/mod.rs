@@ -400,27 +400,6 @@ fn run_all(
     let _ = root;
     let start = Instant::now();
     let deadline = start + a.budget;
-    let done: std::collections::BTreeSet<(String, String)> = results
-        .outcomes
-        .iter()
-        .map(|o| (o.site.clone(), o.variant.clone()))
-        .collect();
-    let jobs: Vec<Job> = sites
-        .iter()
-        .filter(|s| a.site.is_empty() || a.site.iter().any(|p| s.id.starts_with(p.as_str())))
-        .flat_map(|s| {
-            s.weakenings().into_iter().map(move |v| Job {
-                site: s.clone(),
-                variant: v,
-            })
-        })
-        .filter(|j| !done.contains(&(j.site.id.clone(), j.variant.name().to_string())))
-        .collect();
-    println!(
-        "poolcheck orderings: {} weakenings to run ({} sites in src/)",
-        jobs.len(),
-        sites.len()
-    );
     let logs = out.join("logs");
     fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let loom_target = out.join("loom");
@@ -460,6 +439,34 @@ fn run_all(
             tests.push(((*target, exe.clone(), name), secs));
         }
     }
+    // A weakening is done when it was killed, or survived every loom test
+    // there is now (a survivor meets the tests added since).
+    let names: Vec<String> = tests
+        .iter()
+        .map(|t| format!("{}::{}", t.0 .0, t.0 .2))
+        .collect();
+    let done: std::collections::BTreeSet<(String, String)> = results
+        .outcomes
+        .iter()
+        .filter(|o| o.status == "killed" || names.iter().all(|n| o.passed.contains(n)))
+        .map(|o| (o.site.clone(), o.variant.clone()))
+        .collect();
+    let jobs: Vec<Job> = sites
+        .iter()
+        .filter(|s| a.site.is_empty() || a.site.iter().any(|p| s.id.starts_with(p.as_str())))
+        .flat_map(|s| {
+            s.weakenings().into_iter().map(move |v| Job {
+                site: s.clone(),
+                variant: v,
+            })
+        })
+        .filter(|j| !done.contains(&(j.site.id.clone(), j.variant.name().to_string())))
+        .collect();
+    println!(
+        "poolcheck orderings: {} weakenings to run ({} sites in src/)",
+        jobs.len(),
+        sites.len()
+    );
     let queue = Arc::new(Mutex::new(jobs.into_iter().rev().collect::<Vec<_>>()));
     let shared = Arc::new(Mutex::new(std::mem::take(results)));
     shared.lock().map_err(|e| e.to_string())?.loom_bound = a.loom_bound;
@@ -482,9 +489,18 @@ fn run_all(
                     return;
                 };
                 let sel = transform::selection(&job.site, job.variant);
-                let mut outcome = Outcome {
+                let variant = job.variant.name().to_string();
+                let earlier = shared.lock().ok().and_then(|r| {
+                    r.outcomes
+                        .iter()
+                        .find(|o| {
+                            o.site == job.site.id && o.variant == variant && o.status == "survived"
+                        })
+                        .cloned()
+                });
+                let mut outcome = earlier.unwrap_or_else(|| Outcome {
                     site: job.site.id.clone(),
-                    variant: job.variant.name().to_string(),
+                    variant,
                     ordering: job.site.ordering.name().to_string(),
                     status: "survived".to_string(),
                     check: None,
@@ -492,9 +508,13 @@ fn run_all(
                     evidence: None,
                     replay: None,
                     passed: Vec::new(),
-                };
+                });
                 let t0 = Instant::now();
+                let before = outcome.seconds;
                 for (target, exe, name) in loom_order(&job.site, tests) {
+                    if outcome.passed.contains(&format!("{target}::{name}")) {
+                        continue;
+                    }
                     let mut cmd = Command::new(&exe);
                     cmd.args(["--exact", &name, "--test-threads=1"])
                         .env("LOOM_MAX_PREEMPTIONS", a.loom_bound.to_string())
@@ -524,7 +544,7 @@ fn run_all(
                         break;
                     }
                 }
-                outcome.seconds = t0.elapsed().as_secs_f64();
+                outcome.seconds = before + t0.elapsed().as_secs_f64();
                 println!(
                     "  {sel}: {} {} ({:.1}s)",
                     outcome.status,
@@ -532,6 +552,8 @@ fn run_all(
                     outcome.seconds
                 );
                 if let Ok(mut r) = shared.lock() {
+                    r.outcomes
+                        .retain(|o| !(o.site == outcome.site && o.variant == outcome.variant));
                     r.outcomes.push(outcome);
                     let _ = save_results(results_path, &r);
                 }
