@@ -264,6 +264,10 @@ poolcheck mutants --tier deep --budget 1h")]
         /// Issue 14: every ordering of the core weakened one step, the
         /// checks that kill each (verification/orderings.md); `--check`:
         /// the table is up to date with src/.
+        #[command(after_help = "Examples:\n  \
+poolcheck orderings --check\n  \
+poolcheck orderings --budget 30m\n  \
+poolcheck orderings --site chain: --resume verification/orderings-results.json --miri")]
         Orderings(crate::orderings::OrderingsArgs),
     }
 

@@ -570,10 +570,12 @@ fn run_all(
     Ok(())
 }
 
-/// The stress tests Miri runs for a weakening of a site in `file`: the
-/// chain and dequeue tests of .ci/verification.sh's small Miri set, or, for
-/// the pool's files, the victim grace period and the pool with concurrent
-/// cleanup (at `VERIFY_QUICK=1` size).
+/// The stress tests Miri runs for a weakening of a site in `file`
+/// (`VERIFY_QUICK=1` size): the small Miri set of .ci/verification.sh for
+/// the chain and the dequeue; for the pool's files the victim grace period
+/// (a thief reading a victim chain that a cleanup retires: buckets, marks,
+/// pins, the chain swap). `pool_with_concurrent_cleanup` is left out: it
+/// took over 7 minutes for 4 seeds under Miri on the unweakened copy.
 fn miri_tests(file: &str) -> &'static [&'static str] {
     if file == "src/chain.rs" || file == "src/dequeue.rs" {
         &[
@@ -582,7 +584,7 @@ fn miri_tests(file: &str) -> &'static [&'static str] {
             "dequeue_wraparound_under_contention",
         ]
     } else {
-        &["victim_chain_grace_period", "pool_with_concurrent_cleanup"]
+        &["victim_chain_grace_period"]
     }
 }
 
@@ -620,8 +622,27 @@ fn miri_stage(
         "-Zmiri-many-seeds=0..{} -Zmiri-env-forward=VICTIM_POOL_WEAKEN",
         a.miri_seeds
     );
+    let survivors: Vec<usize> = (0..r.outcomes.len())
+        .filter(|&i| {
+            let o = &r.outcomes[i];
+            o.status == "survived"
+                && !o.passed.iter().any(|p| p.starts_with("miri"))
+                && (a.site.is_empty() || a.site.iter().any(|p| o.site.starts_with(p.as_str())))
+        })
+        .collect();
+    let needed: Vec<&str> = ["src/chain.rs", "src/pool/mod.rs"]
+        .into_iter()
+        .filter(|&set| {
+            survivors.iter().any(|&i| {
+                sites
+                    .iter()
+                    .find(|s| s.id == r.outcomes[i].site)
+                    .is_some_and(|s| miri_tests(&s.file) == miri_tests(set))
+            })
+        })
+        .collect();
     // Build once, and check that the unweakened copy passes.
-    for file in ["src/chain.rs", "src/pool/mod.rs"] {
+    for file in needed {
         let cmd = miri_command(ws, &target, miri_tests(file), &miriflags);
         let log = logs.join(format!(
             "miri-baseline-{}.log",
@@ -640,14 +661,6 @@ fn miri_stage(
         }
         println!("Miri baseline {}: {secs:.0}s", miri_tests(file).join(" "));
     }
-    let survivors: Vec<usize> = (0..r.outcomes.len())
-        .filter(|&i| {
-            let o = &r.outcomes[i];
-            o.status == "survived"
-                && !o.passed.iter().any(|p| p.starts_with("miri"))
-                && (a.site.is_empty() || a.site.iter().any(|p| o.site.starts_with(p.as_str())))
-        })
-        .collect();
     for i in survivors {
         if Instant::now() > deadline {
             break;
@@ -728,7 +741,7 @@ the table says so. The site id is `file:scope:operation#n` (no line number:\n\
 ids survive edits elsewhere; the line is for reading). `—`: the ordering is\n\
 already `Relaxed`, nothing weaker exists.\n\n\
 **{} sites, {weakenings} weakenings: {killed} killed, {survived} survived{}.** \
-Runs: {:.0} s of wall-clock time on 2 shared cores.\n",
+Time of the runs that produced it: {:.0} s on 2 shared cores (resumed runs summed; a row's time is the total checker time of that weakening, build excluded).\n",
         r.loom_bound,
         sites.len(),
         if missing > 0 {
