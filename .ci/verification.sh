@@ -41,6 +41,11 @@ section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
 section "checkers' own tests + sequential differential (lock-free = reference = model)"
 CARGO_TARGET_DIR=$base/std cargo test -p victim-pool-verification --release
 
+section "orderings table up to date with src/ (issue 14; parses src/ only)"
+# A new or changed ordering in src/ without its row in verification/orderings.md
+# fails here; the deep runs that fill the rows: `poolcheck orderings`.
+CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- orderings --check
+
 section "loom (LOOM_MAX_PREEMPTIONS=$loom_bound)"
 LOOM_MAX_PREEMPTIONS=$loom_bound CARGO_TARGET_DIR=$base/loom RUSTFLAGS="--cfg loom" \
   cargo test -p victim-pool-verification --release --test loom -- --test-threads=1 --nocapture 2>&1 \

@@ -42,6 +42,8 @@ mod html;
 #[cfg(not(any(loom, shuttle)))]
 mod mutants;
 #[cfg(not(any(loom, shuttle)))]
+mod orderings;
+#[cfg(not(any(loom, shuttle)))]
 mod replay;
 #[cfg(not(any(loom, shuttle)))]
 mod run;
@@ -278,6 +280,14 @@ poolcheck explain\n  \
 poolcheck explain push_publish_relaxed\n  \
 poolcheck explain pop_tail_without_cas --html /tmp/lesson.html")]
         Explain(ExplainArgs),
+        /// Issue 14: every ordering of the core weakened one step, the
+        /// checks that kill each (verification/orderings.md); `--check`:
+        /// the table is up to date with src/.
+        #[command(after_help = "Examples:\n  \
+poolcheck orderings --check\n  \
+poolcheck orderings --budget 30m\n  \
+poolcheck orderings --site chain: --resume verification/orderings-results.json --miri")]
+        Orderings(crate::orderings::OrderingsArgs),
     }
 
     #[derive(Debug, Args)]
@@ -565,6 +575,7 @@ poolcheck explain pop_tail_without_cas --html /tmp/lesson.html")]
             }
             Cmd::Mutants(a) => mutants_cmd(a),
             Cmd::Explain(a) => explain_cmd(a),
+            Cmd::Orderings(a) => crate::orderings::main(a),
         }
     }
 
