@@ -556,6 +556,7 @@ impl<T> fmt::Debug for LocalHandle<'_, T> {
 
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
+    use super::registry::Registry;
     use super::*;
 
     #[test]
