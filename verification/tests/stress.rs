@@ -5,7 +5,7 @@
 #![cfg(not(any(loom, shuttle)))]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
 use victim_pool::chain::PoolChain;
@@ -15,6 +15,18 @@ use victim_pool_verification::ledger::{Ledger, Tracked};
 
 /// `normal` on real threads (divided by 10 when `VERIFY_QUICK` is set, as
 /// in the CI quick tier under TSan), `miri` under Miri.
+/// The pool tests take turns: the adversary calls `cleanup_all`, which
+/// cleans every pool of the process, and the items it takes out of another
+/// test's pool are dropped on the adversary's thread — possibly after that
+/// test has counted its drops.
+static POOL_TESTS: Mutex<()> = Mutex::new(());
+
+fn pool_test_turn() -> MutexGuard<'static, ()> {
+    POOL_TESTS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn rounds(normal: usize, miri: usize) -> usize {
     if cfg!(miri) {
         miri
@@ -132,6 +144,7 @@ fn dequeue_wraparound_under_contention() {
 /// is got twice, and every item is dropped exactly once.
 #[test]
 fn pool_with_concurrent_cleanup() {
+    let _turn = pool_test_turn();
     let ledger = Ledger::new();
     let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
     let per_thread = rounds(5_000, 60) as u64;
@@ -192,6 +205,7 @@ fn pool_with_concurrent_cleanup() {
 /// chain it is reading. Small enough for many Miri seeds.
 #[test]
 fn victim_chain_grace_period() {
+    let _turn = pool_test_turn();
     for round in 0..rounds(300, 6) as u64 {
         let ledger = Ledger::new();
         let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
@@ -253,6 +267,7 @@ fn victim_chain_grace_period() {
 /// ledger).
 #[test]
 fn adversarial_items_with_concurrent_cleanup() {
+    let _turn = pool_test_turn();
     victim_pool_verification::adversary::quiet_expected_panics();
     let (runs, ops) = (rounds(40, 2) as u64, rounds(400, 25));
     let mut total = victim_pool_verification::adversary::Report::default();
@@ -283,6 +298,7 @@ fn adversarial_items_with_concurrent_cleanup() {
 /// code inside an operation the same run is clean.
 #[test]
 fn adversarial_release_thread_slot_inside_drop() {
+    let _turn = pool_test_turn();
     victim_pool_verification::adversary::quiet_expected_panics();
     // Sized so that TSan on a core that runs T::drop inside Put reports the
     // race on the slot's private fields at the quick size too (3 of 3 runs,
