@@ -273,7 +273,7 @@ impl<T> Leftovers<T> {
     #[cold]
     #[inline(never)]
     fn drop_all(&mut self) {
-        /// Drops the rest even if one `T::drop` panics.
+        /// Drops what is left if a `T::drop` unwinds (as `Vec` does).
         struct Rest<'a, T>(&'a mut Leftovers<T>);
         impl<T> Drop for Rest<'_, T> {
             fn drop(&mut self) {
@@ -282,7 +282,11 @@ impl<T> Leftovers<T> {
                 }
             }
         }
-        drop(Rest(self));
+        while let Some(item) = self.take_last() {
+            let rest = Rest(self);
+            drop(item);
+            core::mem::forget(rest);
+        }
     }
 }
 
