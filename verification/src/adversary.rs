@@ -180,15 +180,10 @@ impl Adversary {
         pool
     }
 
-    /// A pool with this adversary's New and reset hooks. Manual cleanup:
-    /// the adversary's threads run the cleanups, all joined before the
-    /// final accounting (items that the automatic cleanup took out just
-    /// before the pool's drop are dropped by that cleanup's thread as it
-    /// finishes, which an exact count at the end cannot wait for).
+    /// A pool with this adversary's New and reset hooks.
     fn build_pool(self: &Arc<Self>, max_per_thread: Option<usize>) -> Pool<Evil> {
         let (new, reset) = (self.clone(), self.clone());
         let builder = Pool::builder()
-            .manual_cleanup()
             .new_fn(move || {
                 new.meddle(Site::New);
                 new.fresh()
