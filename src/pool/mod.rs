@@ -137,7 +137,8 @@ pub struct PoolSnapshot<T> {
 /// assert_eq!(pool.get().capacity(), 1024); // the same buffer, reused
 /// ```
 pub struct Pool<T> {
-    shared: LifetimeArc<PoolShared<T>>,
+    /// Taken back (and unwrapped) only by `Drop`.
+    shared: core::mem::ManuallyDrop<LifetimeArc<PoolShared<T>>>,
 }
 
 impl<T: Send + 'static> Pool<T> {
@@ -162,7 +163,9 @@ impl<T: Send + 'static> Pool<T> {
         if let Some(interval) = interval {
             crate::auto_cleanup::watch(interval);
         }
-        Self { shared }
+        Self {
+            shared: core::mem::ManuallyDrop::new(shared),
+        }
     }
 }
 
@@ -381,13 +384,23 @@ impl<T> Pool<T> {
 
 impl<T> Drop for Pool<T> {
     fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and `shared` is not used after this.
+        let mut shared = unsafe { core::mem::ManuallyDrop::take(&mut self.shared) };
         // `cleanup_all` and the automatic cleanup hold a pool only across a
         // cleanup's protocol, which runs no user code and ends in bounded
-        // time: wait for them, so that the pool's items are dropped here,
-        // on this thread, when the `Pool` is.
-        while LifetimeArc::strong_count(&self.shared) > 1 {
-            crate::sync::thread::yield_now();
-        }
+        // time: wait for them, then take the state out of the `Arc` — after
+        // which their `Weak`s no longer upgrade — so that the pool's items
+        // are dropped here, on this thread, when the `Pool` is.
+        let state = loop {
+            match LifetimeArc::try_unwrap(shared) {
+                Ok(state) => break state,
+                Err(still_shared) => {
+                    shared = still_shared;
+                    crate::sync::thread::yield_now();
+                }
+            }
+        };
+        drop(state);
     }
 }
 
