@@ -237,3 +237,28 @@ fn a_panicking_drop_among_an_operations_leftovers_skips_none_of_the_others() {
     drop(pool);
     ledger.assert_each_dropped_once();
 }
+
+#[test]
+fn a_get_whose_leftovers_panic_does_not_leak_the_item_it_found() {
+    let _serial = serial();
+    let ledger = DropLedger::new(2);
+    let pool = Pool::builder().manual_cleanup().build();
+    let item = |id| PanicsWhenArmed {
+        item: ledger.item(id),
+        armed: 0,
+    };
+    fault_injection::inject(Fault::HeavyFence, 0, u64::MAX);
+    pool.put(item(0)); // private
+    pool.cleanup();
+    pool.put(item(1)); // catch-up: 0 to the victim; 1 private
+    pool.cleanup();
+    fault_injection::clear();
+    // This Get catches up (0 released, 1 to the victim) and finds 1 in the
+    // victim; then 0's drop panics, after the operation. The unwind must
+    // drop 1 too (a return value moved out before a later local's drop
+    // panics is leaked: rust-lang/rust#47949).
+    assert!(catch_unwind(AssertUnwindSafe(|| drop(pool.try_get()))).is_err());
+    assert_eq!((ledger.drops(0), ledger.drops(1)), (1, 1), "1 was leaked");
+    drop(pool);
+    ledger.assert_each_dropped_once();
+}

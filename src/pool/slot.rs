@@ -143,9 +143,18 @@ impl<T> Local<T> {
     #[inline(always)]
     pub(super) fn operate<R>(&self, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
         let mut leftovers = Leftovers::new();
-        let mut pin = self.enter(&mut leftovers);
-        op(&mut pin)
-        // `pin` drops here (the exit store), then `leftovers`.
+        let result = {
+            let mut pin = self.enter(&mut leftovers);
+            op(&mut pin)
+            // `pin` drops here: the exit store.
+        };
+        // Dropped explicitly while `result` is still a local: if a `T::drop`
+        // in the leftovers panics, the unwind drops `result` too. (Left to
+        // the end of the scope, the leftovers would drop after the return
+        // value was moved out, and an unwind there leaks it:
+        // rust-lang/rust#47949. The adversarial fuzzer found that leak.)
+        drop(leftovers);
+        result
     }
 
     /// Starts an operation by this slot's owner, and catches its private

@@ -266,8 +266,6 @@ fn victim_chain_grace_period() {
 /// a data race (Miri, TSan), or a lost, doubled or duplicated item (the
 /// ledger).
 #[test]
-#[ignore = "open bug: on the current core an item is sometimes never dropped \
-            (about one debug run in two); run with --ignored while fixing it"]
 fn adversarial_items_with_concurrent_cleanup() {
     let _turn = pool_test_turn();
     victim_pool_verification::adversary::quiet_expected_panics();
