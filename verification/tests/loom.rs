@@ -321,32 +321,35 @@ fn pool_put_get_steal_with_cleanup() {
     });
 }
 
+/// The owner puts, gets and puts again while this thread runs two cleanups.
+fn private_vs_cleanup() {
+    let ledger = Ledger::new();
+    let pool = Arc::new(Pool::<Tracked>::builder().build());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let owner = {
+        let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+        thread::spawn(move || {
+            pool.put(ledger.item(0));
+            if let Some(item) = pool.try_get() {
+                got.lock().unwrap().push(item.id());
+            }
+            pool.put(ledger.item(1));
+            victim_pool::release_thread_slot();
+        })
+    };
+    pool.cleanup();
+    pool.cleanup();
+    owner.join().unwrap();
+    let got = got.lock().unwrap().clone();
+    finish_pool(pool, &ledger, got, 2);
+}
+
 /// An owner's private item races a cleanup: either the cleanup rotates it
 /// (owner idle) or the owner keeps it (owner active), never both. A second
 /// cleanup then drops what the first moved to the victim.
 #[test]
 fn pool_private_vs_cleanup() {
-    model("pool_private_vs_cleanup", || {
-        let ledger = Ledger::new();
-        let pool = Arc::new(Pool::<Tracked>::builder().build());
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let owner = {
-            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
-            thread::spawn(move || {
-                pool.put(ledger.item(0));
-                if let Some(item) = pool.try_get() {
-                    got.lock().unwrap().push(item.id());
-                }
-                pool.put(ledger.item(1));
-                victim_pool::release_thread_slot();
-            })
-        };
-        pool.cleanup();
-        pool.cleanup();
-        owner.join().unwrap();
-        let got = got.lock().unwrap().clone();
-        finish_pool(pool, &ledger, got, 2);
-    });
+    model("pool_private_vs_cleanup", private_vs_cleanup);
 }
 
 /// The same race with every heavy fence refused by the kernel (fault
@@ -357,27 +360,10 @@ fn pool_private_vs_cleanup() {
 fn pool_private_vs_cleanup_with_refused_fence() {
     use victim_pool::fault_injection::{self, Fault};
     fault_injection::inject(Fault::HeavyFence, 0, u64::MAX);
-    model("pool_private_vs_cleanup_with_refused_fence", || {
-        let ledger = Ledger::new();
-        let pool = Arc::new(Pool::<Tracked>::builder().build());
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let owner = {
-            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
-            thread::spawn(move || {
-                pool.put(ledger.item(0));
-                if let Some(item) = pool.try_get() {
-                    got.lock().unwrap().push(item.id());
-                }
-                pool.put(ledger.item(1));
-                victim_pool::release_thread_slot();
-            })
-        };
-        pool.cleanup();
-        pool.cleanup();
-        owner.join().unwrap();
-        let got = got.lock().unwrap().clone();
-        finish_pool(pool, &ledger, got, 2);
-    });
+    model(
+        "pool_private_vs_cleanup_with_refused_fence",
+        private_vs_cleanup,
+    );
     assert!(fault_injection::injected(Fault::HeavyFence) > 0);
     fault_injection::clear();
 }
