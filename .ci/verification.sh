@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tier="${1:-${VERIFY_TIER:-quick}}"
-small_stress="victim_chain_grace_period chain_reclaim_under_contention dequeue_wraparound_under_contention"
+small_stress="victim_chain_grace_period chain_reclaim_under_contention dequeue_wraparound_under_contention pooled_chain_steals_while_owner_regrows"
 case $tier in
   quick) loom_bound=2; shuttle_secs=4; tsan_quick=1
          miri_small=0..4; miri_pool=0..1 ;;

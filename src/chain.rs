@@ -28,6 +28,20 @@
 //! unlinking CAS, so its fence precedes the producer's in the `SeqCst` order,
 //! and the producer's read of `stealers` must see its increment. DESIGN.md
 //! gives the full argument.
+//!
+//! # Inside a pool: kept until the chain goes
+//!
+//! That bracket costs every consumer two read-modify-writes and a `SeqCst`
+//! fence on a line the producer's `reclaim` reads. A pool does not need it:
+//! its consumers only touch a chain while pinned, and it frees a chain only
+//! after a grace period of those pins (DESIGN.md §6.2). So a
+//! [`PooledChain`] (`KEEP_UNLINKED = true`) has consumers that announce
+//! nothing and a producer that frees no segment: unlinked segments stay
+//! allocated until the whole chain is dropped, which the pool does only once
+//! no pinned operation can hold it. The price is memory: a chain allocates a
+//! new segment only when its head is full, at twice the head's size, so the
+//! segments one chain ever allocates hold at most twice the largest
+//! capacity it reached (DESIGN.md §4.1).
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -81,8 +95,14 @@ impl<T> Carrier<T> for Option<T> {
 }
 
 /// The shared state of a chain; used through [`Producer`] / [`Stealer`], or
-/// directly by the pool (which plays the producer role per thread).
-pub struct PoolChain<T> {
+/// directly by the pool (which plays the producer role per thread, as a
+/// [`PooledChain`]).
+///
+/// `KEEP_UNLINKED` chooses the reclamation (module docs): `false`, the
+/// chain frees unlinked segments itself; `true`, it keeps them until it is
+/// dropped, and whoever owns it must not drop it while a consumer may be
+/// inside `pop_tail`.
+pub struct PoolChain<T, const KEEP_UNLINKED: bool = false> {
     /// Newest segment (null before the first push). Producer only.
     head: UnsafeCell<*mut Segment<T>>,
     /// Oldest segment not yet freed: segments from here up to (excluding)
@@ -94,17 +114,22 @@ pub struct PoolChain<T> {
     /// consumers and by the producer's `reclaim` (Acquire).
     tail: AtomicPtr<Segment<T>>,
     /// Consumers currently inside `pop_tail`. Incremented/decremented by
-    /// consumers; read by the producer's `reclaim`.
+    /// consumers; read by the producer's `reclaim`. Unused when
+    /// `KEEP_UNLINKED`.
     stealers: AtomicUsize,
 }
+
+/// A pool's chain: consumers announce nothing, and unlinked segments are
+/// freed with the chain, after the pool's grace period (module docs).
+pub(crate) type PooledChain<T> = PoolChain<T, true>;
 
 // SAFETY: values of `T` cross threads through the segments (`T: Send`); the
 // producer-only cells are touched by one thread at a time (the producer
 // contract of the `unsafe fn`s below), and segments are freed only under the
 // reclamation protocol described in the module docs.
-unsafe impl<T: Send> Send for PoolChain<T> {}
+unsafe impl<T: Send, const KEEP_UNLINKED: bool> Send for PoolChain<T, KEEP_UNLINKED> {}
 // SAFETY: as for `Send`; shared access only moves values out.
-unsafe impl<T: Send> Sync for PoolChain<T> {}
+unsafe impl<T: Send, const KEEP_UNLINKED: bool> Sync for PoolChain<T, KEEP_UNLINKED> {}
 
 impl<T> PoolChain<T> {
     /// Creates an empty chain and returns its producer and consumer handles.
@@ -120,7 +145,9 @@ impl<T> PoolChain<T> {
             Stealer { chain },
         )
     }
+}
 
+impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
     pub(crate) fn empty() -> Self {
         Self {
             head: UnsafeCell::new(ptr::null_mut()),
@@ -244,18 +271,23 @@ impl<T> PoolChain<T> {
 
     /// Removes the oldest value. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
+        if KEEP_UNLINKED {
+            // No segment is freed before the chain itself, which outlives
+            // `&self`: nothing to announce.
+            return self.pop_oldest();
+        }
         // Announce ourselves before touching any segment. The SeqCst fence
         // pairs with the one in `reclaim` (see the module docs).
         self.stealers.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::SeqCst);
-        let value = self.pop_tail_announced();
+        let value = self.pop_oldest();
         // Release pairs with the Acquire load in `reclaim`: our reads of any
         // segment happen-before the producer frees it.
         self.stealers.fetch_sub(1, Ordering::Release);
         value
     }
 
-    fn pop_tail_announced(&self) -> Option<T> {
+    fn pop_oldest(&self) -> Option<T> {
         // Acquire pairs with the Release store/CAS that installed it.
         let mut segment = self.tail.load(Ordering::Acquire);
         while !segment.is_null() {
@@ -265,7 +297,9 @@ impl<T> PoolChain<T> {
             // drop it from the chain. Acquire pairs with the Release store in
             // `push_head`.
             // SAFETY: `segment` was reachable from `tail` after we announced
-            // ourselves, so `reclaim` cannot free it until we leave.
+            // ourselves, so `reclaim` cannot free it until we leave (or,
+            // `KEEP_UNLINKED`, nothing frees it before the chain, which
+            // outlives `&self`).
             #[cfg(not(victim_pool_mutant = "chain_next_after_pop"))]
             let next = unsafe { (*segment).next.load(Ordering::Acquire) };
             // SAFETY: as above.
@@ -297,12 +331,19 @@ impl<T> PoolChain<T> {
     }
 
     /// Frees every segment that consumers have unlinked, if no consumer is
-    /// inside `pop_tail`.
+    /// inside `pop_tail`; with `KEEP_UNLINKED`, nothing (they go with the
+    /// chain).
     ///
     /// # Safety
     ///
     /// Single producer (see [`push_head`](Self::push_head)).
     pub(crate) unsafe fn reclaim(&self) {
+        // MUTANT (verification/) `pooled_chain_frees_unlinked`: a pool's
+        // chain frees unlinked segments at once, while thieves that announce
+        // nothing may still be reading them.
+        if KEEP_UNLINKED && !cfg!(victim_pool_mutant = "pooled_chain_frees_unlinked") {
+            return;
+        }
         // SAFETY: producer-only cell; we are the producer.
         let oldest = self.oldest.with(|oldest| unsafe { *oldest });
         // Acquire pairs with the consumers' Release CAS: with the fence below
@@ -316,7 +357,8 @@ impl<T> PoolChain<T> {
         // of the segments we free (and the `prev` clearing) happen-before.
         // MUTANT (verification/) `free_unlinked_immediately`: frees unlinked
         // segments without waiting for the consumers inside `pop_tail`.
-        if self.stealers.load(Ordering::Acquire) != 0
+        if !KEEP_UNLINKED
+            && self.stealers.load(Ordering::Acquire) != 0
             && !cfg!(victim_pool_mutant = "free_unlinked_immediately")
         {
             return;
@@ -396,7 +438,7 @@ impl<T> PoolChain<T> {
     }
 }
 
-impl<T: Clone> PoolChain<T> {
+impl<T: Clone, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
     /// Copies the linked segments' states, oldest (tail) first.
     ///
     /// # Safety
@@ -417,7 +459,7 @@ impl<T: Clone> PoolChain<T> {
     }
 }
 
-impl<T> Drop for PoolChain<T> {
+impl<T, const KEEP_UNLINKED: bool> Drop for PoolChain<T, KEEP_UNLINKED> {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no producer or consumer is left.
         let mut segment = self.oldest.with(|oldest| unsafe { *oldest });
@@ -437,7 +479,7 @@ impl<T> Drop for PoolChain<T> {
     }
 }
 
-impl<T> fmt::Debug for PoolChain<T> {
+impl<T, const KEEP_UNLINKED: bool> fmt::Debug for PoolChain<T, KEEP_UNLINKED> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PoolChain").finish_non_exhaustive()
     }

@@ -9,7 +9,7 @@ use std::panic::catch_unwind;
 
 use super::shared::PoolShared;
 use super::slot::{CriticalSection, Leftovers, Local, ACTIVE, CLAIMED, ONE_CLEANUP};
-use crate::chain::PoolChain;
+use crate::chain::PooledChain;
 use crate::fork;
 use crate::slot_marks::Mark;
 use crate::sync::{heavy_fence, lock, Ordering};
@@ -74,7 +74,7 @@ struct Retired<T> {
 }
 
 /// A chain pointer nobody can newly load; freed with its batch.
-struct RetiredChain<T>(*mut PoolChain<T>);
+struct RetiredChain<T>(*mut PooledChain<T>);
 
 // SAFETY: the chain itself is `Send` for `T: Send`; the pointer is only
 // dereferenced by the cleanup that owns the batch (`pop_tail`, which any

@@ -7,7 +7,7 @@ use crossbeam_utils::CachePadded;
 
 use super::cleanup::CleanupState;
 use super::slot::{Local, Pinned};
-use crate::chain::PoolChain;
+use crate::chain::PooledChain;
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
 use crate::sync::{
@@ -296,7 +296,7 @@ impl<T> PoolShared<T> {
         new_fn()
     }
 
-    fn pop_tail_of(chain: &AtomicPtr<PoolChain<T>>) -> Option<T> {
+    fn pop_tail_of(chain: &AtomicPtr<PooledChain<T>>) -> Option<T> {
         // Acquire pairs with the Release that installed the chain (owner's
         // CAS or cleanup's swap).
         let chain = chain.load(Ordering::Acquire);
@@ -367,7 +367,7 @@ impl<T> PoolShared<T> {
         }
         if shared.is_null() {
             before_chain_allocation();
-            let fresh = Box::into_raw(Box::new(PoolChain::empty()));
+            let fresh = Box::into_raw(Box::new(PooledChain::empty()));
             // Only the owner installs chains, so this cannot fail while a
             // cleanup's swap can only turn null into null. A CAS rather than
             // a store keeps every write to `shared` a read-modify-write,

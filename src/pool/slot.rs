@@ -13,7 +13,7 @@
 use core::mem::MaybeUninit;
 use core::ptr;
 
-use crate::chain::PoolChain;
+use crate::chain::PooledChain;
 use crate::stats::SlotStats;
 use crate::sync::{light_fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
 
@@ -101,11 +101,11 @@ pub(super) struct Local<T> {
     /// that overflows `private`. The owner installs one (CAS, Release: pairs
     /// with the Acquire loads of thieves and cleanup's swap) and is its
     /// single producer; cleanup swaps it out; thieves load it (Acquire).
-    pub(super) shared: AtomicPtr<PoolChain<T>>,
+    pub(super) shared: AtomicPtr<PooledChain<T>>,
     /// Victim-generation chain. Written only by cleanup (AcqRel swap);
     /// loaded by every Get that reaches the victim (Acquire). Only popped at
     /// the tail.
-    pub(super) victim: AtomicPtr<PoolChain<T>>,
+    pub(super) victim: AtomicPtr<PooledChain<T>>,
     /// This slot's operation counters; written only by the owner.
     pub(super) stats: SlotStats,
 }

@@ -256,6 +256,67 @@ fn victim_chain_grace_period() {
     }
 }
 
+/// Focused on a pool's chains, which keep unlinked segments until the chain
+/// itself is retired (the mutant `pooled_chain_frees_unlinked` frees them
+/// at once): an owner overflows its private slot into its chain, growing it
+/// past its first segment, then takes everything back, while two thieves
+/// steal at the tail and unlink the segments they drain. No cleanup runs,
+/// so nothing but the chain's own rule keeps those segments alive. Small
+/// enough for many Miri seeds.
+#[test]
+fn pooled_chain_steals_while_owner_regrows() {
+    let _turn = pool_test_turn();
+    for round in 0..rounds(200, 3) as u64 {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
+        let per_fill = 20; // private + a segment of 8 + one of 16
+        let fills = rounds(20, 2) as u64;
+        let first = round * per_fill * fills;
+        let done = Arc::new(AtomicBool::new(false));
+        let thieves: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, done) = (pool.clone(), done.clone());
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while !done.load(Ordering::Acquire) {
+                        got.extend(pool.try_get().map(|item| item.id()));
+                    }
+                    got
+                })
+            })
+            .collect();
+        let owner = {
+            let (pool, ledger) = (pool.clone(), ledger.clone());
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                for fill in 0..fills {
+                    let base = first + fill * per_fill;
+                    for id in base..base + per_fill {
+                        pool.put(ledger.item(id));
+                    }
+                    // Back at the head until the chain is empty: its
+                    // `pop_head` then reclaims what the thieves unlinked.
+                    while let Some(item) = pool.try_get() {
+                        got.push(item.id());
+                    }
+                }
+                got
+            })
+        };
+        let mut got = owner.join().unwrap();
+        done.store(true, Ordering::Release);
+        for thief in thieves {
+            got.extend(thief.join().unwrap());
+        }
+        let n = got.len();
+        got.sort_unstable();
+        got.dedup();
+        assert_eq!(got.len(), n, "an item was got twice");
+        drop(pool);
+        ledger.assert_each_dropped_once(first..first + per_fill * fills);
+    }
+}
+
 /// Adversarial items (`victim_pool_verification::adversary`): their `Drop`,
 /// the pool's New and reset hooks call back into the pool (Put, Get,
 /// guards, cleanup, `cleanup_all`, `release_thread_slot`, other pools,
