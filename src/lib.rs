@@ -31,6 +31,7 @@ pub use pool::{PoolSnapshot, SlotSnapshot, MAX_SIMULATED_SLOT};
 pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]
 pub use sweeper::Sweeper;
+pub use sync::{fence_mode, FenceMode};
 
 /// The design document, rendered into the API docs.
 #[doc = include_str!("../DESIGN.md")]

@@ -191,7 +191,9 @@ mod membarrier {
 
     pub(crate) fn init() {
         INIT.call_once(|| {
-            let state = if membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
+            // Opt-out for measuring or testing the fallback fence pair.
+            let opted_out = std::env::var_os(super::NO_MEMBARRIER_ENV).is_some_and(|v| v != "0");
+            let state = if !opted_out && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
                 AVAILABLE
             } else {
                 UNAVAILABLE
@@ -225,10 +227,41 @@ mod membarrier {
     }
 }
 
+/// Set (to anything but `0`) when the first pool is built, makes the process
+/// use the fallback fence pair instead of `membarrier`.
+pub(crate) const NO_MEMBARRIER_ENV: &str = "VICTIM_POOL_NO_MEMBARRIER";
+
 /// Prepares the asymmetric fences; called by every pool constructor.
 pub(crate) fn init_fences() {
     #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
     membarrier::init();
+}
+
+/// Which fence pair orders an owner's operation against cleanup in this
+/// process (DESIGN.md §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FenceMode {
+    /// Linux `membarrier(2)`: Get and Put need only a compiler fence, and
+    /// cleanup makes every running thread execute a full barrier.
+    Membarrier,
+    /// A `SeqCst` fence on both sides: other operating systems, kernels
+    /// without `MEMBARRIER_CMD_PRIVATE_EXPEDITED`, Miri, or
+    /// `VICTIM_POOL_NO_MEMBARRIER` set. Every Get and Put then pays for a
+    /// full hardware fence.
+    Fallback,
+}
+
+/// The fence pair this process uses, decided when its first pool is built
+/// (before that, the mode the first pool will pick). A private Get+Put costs
+/// noticeably more in [`FenceMode::Fallback`]; benches/README.md measures it.
+pub fn fence_mode() -> FenceMode {
+    init_fences();
+    #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
+    if membarrier::available() {
+        return FenceMode::Membarrier;
+    }
+    FenceMode::Fallback
 }
 
 /// The frequent side of the asymmetric fence pair (pairs with
