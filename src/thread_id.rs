@@ -124,24 +124,26 @@ pub(crate) fn release_current() {
     drop(lease);
 }
 
-/// Runs `f` with this thread's id, leasing one on first use. During
-/// thread-local teardown `f` runs under a temporary lease instead.
+/// Runs `f` with this thread's id and `arg`, leasing an id on first use.
+/// During thread-local teardown `f` runs under a temporary lease instead.
+/// `arg` is passed apart from the closure so that only the slow path needs
+/// it in memory: a large `T` put into a pool is not copied for the lookup.
 #[inline(always)]
-pub(crate) fn with_current<R>(f: impl FnOnce(usize) -> R) -> R {
+pub(crate) fn with_current<A, R>(arg: A, f: impl FnOnce(usize, A) -> R) -> R {
     let id = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
     if id != NO_ID {
-        return f(id);
+        return f(id, arg);
     }
-    with_new_lease(f)
+    with_new_lease(arg, f)
 }
 
 /// The slow path of [`with_current`]: leases an id (kept in the thread's
 /// lease, or temporary during teardown) for the duration of `f`.
 #[cold]
 #[inline(never)]
-fn with_new_lease<R>(f: impl FnOnce(usize) -> R) -> R {
+fn with_new_lease<A, R>(arg: A, f: impl FnOnce(usize, A) -> R) -> R {
     let lease = current_lease();
-    f(lease.id())
+    f(lease.id(), arg)
 }
 
 /// A lease on an id for this thread.

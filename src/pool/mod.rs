@@ -183,31 +183,36 @@ impl<T> Pool<T> {
     ///
     /// If the pool was built without New (use [`try_get`](Self::try_get)),
     /// or if New panics (the pool is left unchanged).
-    #[inline]
+    #[inline(always)]
     #[must_use = "the object goes back to the pool with `put` (or use `get_guard`)"]
     pub fn get(&self) -> T {
         assert_outside_operation("Pool::get");
-        thread_id::with_current(|id| self.shared.get_or_new(self.shared.local(id), id))
+        thread_id::with_current((), |id, ()| {
+            self.shared.get_or_new(self.shared.local(id), id)
+        })
     }
 
     /// Go's Get with `New == nil`: the full lookup order, never New.
-    #[inline]
+    #[inline(always)]
     #[must_use = "the object goes back to the pool with `put`"]
     pub fn try_get(&self) -> Option<T> {
         assert_outside_operation("Pool::try_get");
-        thread_id::with_current(|id| self.shared.get_in(self.shared.local(id), id))
+        thread_id::with_current((), |id, ()| self.shared.get_in(self.shared.local(id), id))
     }
 
     /// Go's Put: runs the reset hook and the `keep_if` filter, then keeps
     /// `value` for a later Get (or drops it when this thread already holds
     /// the configured maximum).
-    #[inline]
-    pub fn put(&self, value: T) {
+    #[inline(always)]
+    pub fn put(&self, mut value: T) {
         assert_outside_operation("Pool::put");
-        let Some(value) = self.admit(value) else {
+        if !self.admit(&mut value) {
+            drop(value);
             return;
-        };
-        thread_id::with_current(|id| self.shared.put_in(self.shared.local(id), id, value));
+        }
+        thread_id::with_current(value, |id, value| {
+            self.shared.put_in(self.shared.local(id), id, value)
+        });
     }
 
     /// Like [`get`](Self::get), wrapped in a guard that puts the object back
@@ -364,21 +369,21 @@ impl<T> Pool<T> {
     }
 
     /// Runs the reset hook and the `keep_if` filter (user code, before any
-    /// operation); `None` when the filter refused the item (dropped here).
-    #[inline]
-    fn admit(&self, mut value: T) -> Option<T> {
+    /// operation); false when the filter refused the item, which the caller
+    /// then drops. In place, so a large `T` is not copied for it.
+    #[inline(always)]
+    fn admit(&self, value: &mut T) -> bool {
         let hooks = &self.shared.hooks;
         if let Some(reset) = &hooks.reset {
-            reset(&mut value);
+            reset(value);
         }
         if let Some(keep_if) = &hooks.keep_if {
-            if !keep_if(&value) {
+            if !keep_if(value) {
                 self.shared.refused.fetch_add(1, Ordering::Relaxed);
-                drop(value);
-                return None;
+                return false;
             }
         }
-        Some(value)
+        true
     }
 }
 
@@ -545,11 +550,12 @@ impl<T> LocalHandle<'_, T> {
 
     /// [`Pool::put`] through this handle's slot.
     #[inline]
-    pub fn put(&self, value: T) {
+    pub fn put(&self, mut value: T) {
         assert_outside_operation("LocalHandle::put");
-        let Some(value) = self.pool.admit(value) else {
+        if !self.pool.admit(&mut value) {
+            drop(value);
             return;
-        };
+        }
         self.pool.shared.put_in(self.local, self.id, value);
     }
 

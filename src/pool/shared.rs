@@ -195,7 +195,7 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's Get without New, as slot `id`.
-    #[inline]
+    #[inline(always)]
     pub(super) fn get_in(&self, local: &Local<T>, id: usize) -> Option<T> {
         if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosMiss);
@@ -204,11 +204,11 @@ impl<T> PoolShared<T> {
         // The operation ends, then what a catch-up released is dropped.
         local.operate(|pin| {
             // 1. Own private (caught up with missed cleanups on entry).
-            let private = pin.with_owned(|owned, _| owned.private.take()).flatten();
-            let (found, event) = match private {
-                Some(value) => (Some(value), Event::PrivateHit),
-                None => self.get_slow(pin, id),
-            };
+            if let Some(value) = pin.take_private() {
+                local.stats.record(Event::PrivateHit);
+                return Some(value);
+            }
+            let (found, event) = self.get_slow(pin, id);
             local.stats.record(event);
             found
         })
@@ -284,11 +284,16 @@ impl<T> PoolShared<T> {
 
     /// Go's Get with New, as slot `id`: New runs after the operation has
     /// ended, so it may use the pool itself.
-    #[inline]
+    #[inline(always)]
     pub(super) fn get_or_new(&self, local: &Local<T>, id: usize) -> T {
-        if let Some(value) = self.get_in(local, id) {
-            return value;
+        match self.get_in(local, id) {
+            Some(value) => value,
+            None => self.new_item(local),
         }
+    }
+
+    #[cold]
+    fn new_item(&self, local: &Local<T>) -> T {
         let Some(new_fn) = &self.hooks.new_fn else {
             panic!("Pool::get on a pool built without new_fn; use Pool::try_get");
         };
@@ -309,7 +314,7 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.
-    #[inline]
+    #[inline(always)]
     pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
         if self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosDrop);
@@ -319,39 +324,29 @@ impl<T> PoolShared<T> {
         }
         // The operation ends, then what it released or refused is dropped.
         local.operate(|pin| {
-            let bound = self.hooks.max_per_thread;
             // Straight into the private slot if it is free: nothing between
             // the pin and that store can unwind, so the item is never held
             // where an unwind would drop it inside the operation.
-            let overflow = pin.own_or(
-                value,
-                |owned, value| {
-                    if owned.private.is_none() && bound != Some(0) {
-                        owned.private = Some(value);
-                        None
-                    } else {
-                        Some((value, usize::from(owned.private.is_some())))
-                    }
-                },
-                |value| Some((value, 0)),
-            );
-            if let Some((value, held)) = overflow {
-                // From here the item lives in the leftovers until it lands
-                // in the pool: if the Put refuses it or unwinds, it is
-                // dropped after the operation has ended.
-                pin.leftovers.keep(value);
-                self.put_shared(pin, id, held);
+            if self.hooks.max_per_thread != Some(0) && pin.private_is_free() {
+                pin.put_private(value);
+                return;
             }
+            // From here the item lives in the leftovers until it lands in
+            // the pool: if the Put refuses it or unwinds, it is dropped
+            // after the operation has ended.
+            pin.leftovers.keep(value);
+            self.put_shared(pin, id);
         });
     }
 
     /// Put's overflow path: the slot's shared chain, or a refusal at the
     /// bound (the item stays in the leftovers).
     #[inline(never)]
-    fn put_shared(&self, pin: &mut Pinned<'_, T>, id: usize, mut held: usize) {
+    fn put_shared(&self, pin: &mut Pinned<'_, T>, id: usize) {
         let local = pin.local;
         let mut shared = local.shared.load(Ordering::Acquire);
         if let Some(bound) = self.hooks.max_per_thread {
+            let mut held = pin.private_held();
             if !shared.is_null() {
                 // SAFETY: pinned, and we are the chain's producer (get_slow).
                 held += unsafe { (*shared).len() };

@@ -148,12 +148,14 @@ impl<T> Local<T> {
             op(&mut pin)
             // `pin` drops here: the exit store.
         };
-        // Dropped explicitly while `result` is still a local: if a `T::drop`
-        // in the leftovers panics, the unwind drops `result` too. (Left to
-        // the end of the scope, the leftovers would drop after the return
-        // value was moved out, and an unwind there leaks it:
-        // rust-lang/rust#47949. The adversarial fuzzer found that leak.)
-        drop(leftovers);
+        // Dropped here, while `result` is still a local: if a `T::drop` in
+        // the leftovers panics, the unwind drops `result` too. (Left to the
+        // end of the scope, the leftovers would drop after the return value
+        // was moved out, and an unwind there leaks it: rust-lang/rust#47949.
+        // The adversarial fuzzer found that leak.) In place, not by
+        // `drop(leftovers)`: that would copy all three places, 3 × size_of
+        // T, on every operation.
+        leftovers.drop_now();
         result
     }
 
@@ -279,6 +281,14 @@ impl<T> Leftovers<T> {
         Some(unsafe { self.items[self.len].assume_init_read() })
     }
 
+    /// Drops what was kept, in place.
+    #[inline(always)]
+    pub(crate) fn drop_now(&mut self) {
+        if self.len != 0 {
+            self.drop_all();
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn drop_all(&mut self) {
@@ -312,9 +322,7 @@ impl<T> crate::chain::Carrier<T> for Leftovers<T> {
 impl<T> Drop for Leftovers<T> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.len != 0 {
-            self.drop_all();
-        }
+        self.drop_now();
     }
 }
 
@@ -346,20 +354,40 @@ impl<T> Pinned<'_, T> {
         Some(self.owned_by(f))
     }
 
-    /// Hands `input` to `f` with the slot's `owned` fields if this operation
-    /// may touch them, else to `denied`: either way the input is moved on,
-    /// never dropped here.
-    #[inline]
-    pub(super) fn own_or<V, R>(
-        &mut self,
-        input: V,
-        f: impl FnOnce(&mut Owned<T>, V) -> R,
-        denied: impl FnOnce(V) -> R,
-    ) -> R {
+    /// Takes the private item (Get's first step), if this operation may
+    /// touch `owned`.
+    #[inline(always)]
+    pub(super) fn take_private(&mut self) -> Option<T> {
         if !self.may_own {
-            return denied(input);
+            return None;
         }
-        self.owned_by(|owned, _| f(owned, input))
+        self.owned_by(|owned, _| owned.private.take())
+    }
+
+    /// True when Put may store its item straight into the private field:
+    /// this operation may touch `owned`, and the field is free.
+    #[inline(always)]
+    pub(super) fn private_is_free(&mut self) -> bool {
+        self.may_own && self.owned_by(|owned, _| owned.private.is_none())
+    }
+
+    /// Stores `value` into the private field, which
+    /// [`private_is_free`](Self::private_is_free) just found free. One move,
+    /// nothing that can unwind.
+    #[inline(always)]
+    pub(super) fn put_private(&mut self, value: T) {
+        debug_assert!(self.may_own);
+        self.owned_by(|owned, _| {
+            debug_assert!(owned.private.is_none());
+            owned.private = Some(value);
+        });
+    }
+
+    /// Items the slot holds outside its chain: 1 if this operation may
+    /// touch `owned` and the private field is taken, else 0 (for the
+    /// per-thread bound).
+    pub(super) fn private_held(&mut self) -> usize {
+        usize::from(self.may_own && self.owned_by(|owned, _| owned.private.is_some()))
     }
 
     /// Runs `f` on `owned`; the caller checked `may_own`.
