@@ -230,12 +230,10 @@ impl<T> PoolShared<T> {
             //   chains are freed only after every pinned op has ended);
             // - we own slot `id`, so we are its only producer.
             if let Some(value) = unsafe { (*shared).pop_head() } {
-                // That may have been the last one: keep the index exact for
-                // a Get that follows ours.
-                // SAFETY: as above (we are the producer).
-                if unsafe { (*shared).is_empty() } {
-                    self.marks.clear(Mark::Shared, id);
-                }
+                // The mark stays even if that was the last item (a mark
+                // only says "may hold items"): checking would walk the
+                // chain on every hit, and a thief that finds it empty costs
+                // less than that. Our next miss below clears it.
                 return (Some(value), Event::SharedHit);
             }
         }

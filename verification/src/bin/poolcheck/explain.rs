@@ -61,6 +61,8 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "a chain consumer must load next before its failed pop; loaded after, it may unlink a segment the producer refilled in between, and a value is lost" },
     Lesson { mutant: "free_unlinked_immediately", kind: Kind::Reclamation, section: "4. `PoolChain`: unbounded, and freed without a GC",
         invariant: "an unlinked segment may be freed only when no consumer can still be inside pop_tail on it" },
+    Lesson { mutant: "pooled_chain_frees_unlinked", kind: Kind::Reclamation, section: "4.1 Inside a pool: unlinked segments go with their chain",
+        invariant: "inside a pool, thieves announce nothing, so a chain may free an unlinked segment only with the whole chain, after the pool's grace period" },
     Lesson { mutant: "cleanup_frees_victim_early", kind: Kind::Reclamation, section: "6.2 Shared chains: generations by pointer swap, freed after a grace period",
         invariant: "a retired victim chain may be freed only after a grace period, when no pinned thread can still hold it" },
     Lesson { mutant: "gate_load_relaxed", kind: Kind::WeakMemory, section: "6.1 Private slots: a Dekker handshake with asymmetric fences",
