@@ -131,7 +131,7 @@ fn a_clone_that_cleans_every_pool_does_not_deadlock_the_snapshot() {
         done.send((held, after - before)).unwrap();
     });
     let (held, deferred) = finished
-        .recv_timeout(Duration::from_secs(30))
+        .recv_timeout(Duration::from_secs(10))
         .expect("snapshot deadlocked: T::clone ran under the cleanup lock");
     assert_eq!(held, 2);
     assert!(deferred >= 1, "the deferred cleanups ran: {deferred}");

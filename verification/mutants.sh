@@ -9,7 +9,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export SHUTTLE_SECS="${SHUTTLE_SECS:-20}"
-T="${MUTANTS_TARGET_DIR:-${VERIFY_TARGET_DIR:-target/verification}/mutants}"
+# The tier's own target dirs (loom, shuttle, std, miri): the dependencies
+# built there are reused, and only the workspace's crates are rebuilt per
+# mutant (then once more by the next normal build).
+T="${MUTANTS_TARGET_DIR:-${VERIFY_TARGET_DIR:-target/verification}}"
+# The `test` checker's debug builds go to $T/std unless MUTANTS_TEST_TARGET_DIR
+# says where debug dependencies are already built (CI: the workspace's own).
 catalogue=verification/mutants.txt
 
 trim() { local s="$1"; s="${s#"${s%%[![:space:]]*}"}"; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
@@ -39,7 +44,8 @@ done
 # (a RUSTC_WORKSPACE_WRAPPER, called through a link named after the mutant):
 # the dependencies are then built once and shared by every mutant, where
 # RUSTFLAGS would rebuild them all for each one. Miri ignores that wrapper,
-# so Miri mutants take RUSTFLAGS.
+# so Miri mutants give the cfg to the core alone through a per-package
+# profile rustflags (nightly's -Zprofile-rustflags), to the same effect.
 mkdir -p "$T/wrappers"
 W=$(cd "$T/wrappers" && pwd)
 wrap() { cp -f verification/mutant-rustc "$W/$1" && printf '%s' "$W/$1"; }
@@ -51,11 +57,13 @@ run_shuttle() { CARGO_TARGET_DIR=$T/shuttle RUSTC_WORKSPACE_WRAPPER=$(wrap "$1")
                 cargo test -q -p victim-pool-verification --release --test shuttle -- --exact "$2"; }
 run_differential() { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= \
                 cargo test -q -p victim-pool-verification --release --test differential; }
-run_miri()    { CARGO_TARGET_DIR=$T/miri RUSTFLAGS="$(cfg "$1")" \
+run_miri()    { CARGO_TARGET_DIR=$T/miri \
                 MIRIFLAGS="${MIRI_MUTANT_FLAGS:--Zmiri-many-seeds=0..32 -Zmiri-preemption-rate=0.1}" \
-                cargo +nightly miri test -q -p victim-pool-verification --test stress -- --exact "$2"; }
+                cargo +nightly miri test -q -Zprofile-rustflags \
+                --config "profile.dev.package.victim-pool.rustflags=[\"--cfg\", \"victim_pool_mutant=\\\"$1\\\"\"]" \
+                -p victim-pool-verification --test stress -- --exact "$2"; }
 # shellcheck disable=SC2086 # the test column is a list of cargo arguments
-run_test()    { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= timeout 600 cargo test -q $2; }
+run_test()    { CARGO_TARGET_DIR=${MUTANTS_TEST_TARGET_DIR:-$T/std} RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= timeout 600 cargo test -q $2; }
 
 survivors=0
 printf '%-28s | %-12s | %-9s | %s\n' mutant "killed by" time replay
