@@ -5,10 +5,13 @@
 //! difference divided by 1,000,000 (so start-up cost cancels out).
 //!
 //! `INSTR_CASE` picks the case: `<pool>.<item>` with pool `victim-pool`,
-//! `victim-pool-local` or `tls-bound` (a `thread_local!` `Vec` free list) and
-//! item `vec1k`, `box_u64` or `array128`. Without `INSTR_ITERS` (as under
-//! `cargo bench`) it runs each case briefly, so the benchmark stays a test
-//! of itself.
+//! `victim-pool-local`, `victim-pool-fallback` (`victim-pool` in a process
+//! that must run the fallback fence pair: set `VICTIM_POOL_NO_MEMBARRIER=1`,
+//! it is checked) or `tls-bound` (a `thread_local!` `Vec` free list) and
+//! item `vec1k`, `box_u64` or `array128`. It prints the process's fence mode
+//! (`fence mode: Membarrier` or `Fallback`) on stderr. Without `INSTR_ITERS`
+//! (as under `cargo bench`) it runs each case briefly, so the benchmark stays
+//! a test of itself.
 
 #![allow(missing_docs, reason = "a bench binary")]
 
@@ -40,7 +43,7 @@ fn tls_cycle<T: TlsFree>() {
 
 fn run<T: TlsFree>(pool: &str, iters: u64) {
     match pool {
-        "victim-pool" => {
+        "victim-pool" | "victim-pool-fallback" => {
             let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
             (0..iters).for_each(|_| pool_cycle(&p));
         }
@@ -55,6 +58,15 @@ fn run<T: TlsFree>(pool: &str, iters: u64) {
 }
 
 fn main() {
+    // Before any pool: the mode holds for the whole process.
+    let mode = victim_pool::fence_mode();
+    eprintln!("fence mode: {mode:?}");
+    let fallback_case =
+        std::env::var("INSTR_CASE").is_ok_and(|c| c.starts_with("victim-pool-fallback."));
+    assert!(
+        !fallback_case || mode == victim_pool::FenceMode::Fallback,
+        "INSTR_CASE victim-pool-fallback.* needs VICTIM_POOL_NO_MEMBARRIER=1 (mode is {mode:?})"
+    );
     let iters = std::env::var("INSTR_ITERS")
         .ok()
         .map(|n| n.parse().expect("INSTR_ITERS"));

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Runs every benchmark (criterion shapes, cleanup pause / ExpensiveNew,
-# memory, and Go's sync.Pool when `go` is available) and writes
-# target/bench-report/report.md and plot.{png,svg}.
+# Runs every benchmark (criterion shapes, then shapes again for
+# victim-pool with the fallback fence pair, cleanup pause / ExpensiveNew,
+# memory, Go's sync.Pool when `go` is available, callgrind instruction counts
+# when `valgrind` is) and writes target/bench-report/report.md,
+# plot.{png,svg} and plot-shapes.{png,svg}.
 #
 #   benches/run.sh                 # full run (about 25 minutes on 2 cores)
 #   BENCH_QUICK=1 benches/run.sh   # quick run (a few minutes)
 #   benches/run.sh pool.box_u64    # extra args: criterion filter for `shapes`
+#                                  # (both runs of it)
 #
 # Env: BENCH_QUICK, BENCH_REPORT_DIR (default <repo>/target/bench-report),
 # GO (path of the go binary), BENCH_NO_GO=1 to skip Go.
 set -euo pipefail
+# The first shapes run and the pause/memory/instruction runs are the
+# membarrier mode (where the kernel has it); only the second shapes run and
+# the victim-pool-fallback instruction count force the fallback.
+unset VICTIM_POOL_NO_MEMBARRIER BENCH_FALLBACK
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -18,7 +25,8 @@ mkdir -p "$report"
 report="$(cd "$report" && pwd)"
 export BENCH_REPORT_DIR="$report"
 export CRITERION_HOME="$report/criterion"
-rm -rf "$CRITERION_HOME" "$report/go.txt" "$report/pause.json" "$report/memory.json"
+rm -rf "$CRITERION_HOME" "$report/go.txt" "$report/pause.json" "$report/memory.json" \
+  "$report/instructions.json" "$report"/fence-mode-*.txt
 
 quick="${BENCH_QUICK:-}"
 [ "$quick" = 0 ] && quick=""
@@ -44,6 +52,11 @@ cat "$report/machine.txt"
 
 echo "== criterion shapes ($mode)"
 cargo bench -p victim-pool-benches --bench shapes -- "$@"
+echo "== criterion shapes, victim-pool with the fallback fence pair ($mode)"
+# Same CRITERION_HOME: only the "victim-pool fallback" peer runs, so its
+# results sit next to the first run's without colliding.
+VICTIM_POOL_NO_MEMBARRIER=1 BENCH_FALLBACK=1 \
+  cargo bench -p victim-pool-benches --bench shapes -- "$@"
 echo "== cleanup pause and ExpensiveNew"
 cargo bench -p victim-pool-benches --bench pause
 echo "== memory"
@@ -66,19 +79,25 @@ fi
 if command -v valgrind >/dev/null; then
   echo "== instructions per private Get+Put (callgrind)"
   cargo bench -p victim-pool-benches --bench instructions --no-run
-  instr_bin=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+  instr_bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/instructions-* | grep -v '\.d$' | head -1)
   echo "{" > "$report/instructions.json"
   sep=""
-  for pool in victim-pool victim-pool-local tls-bound; do
+  # victim-pool-fallback: victim-pool with VICTIM_POOL_NO_MEMBARRIER=1.
+  for pool in victim-pool victim-pool-local victim-pool-fallback tls-bound; do
+    nomb=0  # "0" = not set; any other value, even empty, forces the fallback
+    [ "$pool" = victim-pool-fallback ] && nomb=1
     for item in vec1k box_u64 array128; do
       counts=()
       for n in 100000 1100000; do
-        counts+=("$(INSTR_CASE="$pool.$item" INSTR_ITERS=$n valgrind --tool=callgrind \
-          --callgrind-out-file=/dev/null "$instr_bin" 2>&1 | sed -n 's/.*Collected : //p')")
+        out=$(VICTIM_POOL_NO_MEMBARRIER="$nomb" INSTR_CASE="$pool.$item" INSTR_ITERS=$n \
+          valgrind --tool=callgrind --callgrind-out-file=/dev/null "$instr_bin" 2>&1)
+        counts+=("$(sed -n 's/.*Collected : //p' <<<"$out")")
+        fence=$(sed -n 's/^fence mode: //p' <<<"$out")
       done
       per=$(( (counts[1] - counts[0]) / 1000000 ))
-      echo "$pool.$item: $per instructions"
-      printf '%s  "%s.%s": %s' "$sep" "$pool" "$item" "$per" >> "$report/instructions.json"
+      echo "$pool.$item: $per instructions ($fence fences)"
+      printf '%s  "%s.%s": %s,\n  "fence-mode.%s.%s": "%s"' \
+        "$sep" "$pool" "$item" "$per" "$pool" "$item" "$fence" >> "$report/instructions.json"
       sep=$',\n'
     done
   done

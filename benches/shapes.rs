@@ -4,6 +4,10 @@
 //!
 //! `BENCH_QUICK=1` shortens warm-up and measurement for a run of a few
 //! minutes. Numbers are only comparable within one run (see benches/README.md).
+//!
+//! `BENCH_FALLBACK=1` (with `VICTIM_POOL_NO_MEMBARRIER=1`, which the run
+//! must set: it is checked) runs only the "victim-pool fallback" peer, for
+//! every shape and item: victim-pool with the fallback fence pair.
 
 #![allow(
     missing_docs,
@@ -17,9 +21,10 @@ use std::time::Duration;
 
 use common::{
     quick, Alloc, Array128, ArrayQ, Item, LinearPool, ObjectPool, Opool, Peer, Reference, SegQ,
-    Team, TlsFree, TlsVec, Victim, VictimLocal, THREADS,
+    Team, TlsFree, TlsVec, Victim, VictimFallback, VictimLocal, THREADS,
 };
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use victim_pool::FenceMode;
 
 /// Items a thread puts per iteration in Starvation (Go: 100 − 33 %).
 const STARVED: usize = 67;
@@ -165,7 +170,16 @@ fn run<T: Item, P: Peer<T>>(c: &mut Criterion, shape: Shape) {
     group.finish();
 }
 
+/// True when `BENCH_FALLBACK` is set to anything but `0`/empty.
+fn fallback_run() -> bool {
+    std::env::var("BENCH_FALLBACK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 fn all_pools<T: TlsFree>(c: &mut Criterion, shape: Shape) {
+    if fallback_run() {
+        run::<T, VictimFallback<T>>(c, shape);
+        return;
+    }
     run::<T, TlsVec<T>>(c, shape);
     run::<T, Victim<T>>(c, shape);
     run::<T, VictimLocal<T>>(c, shape);
@@ -179,6 +193,25 @@ fn all_pools<T: TlsFree>(c: &mut Criterion, shape: Shape) {
 }
 
 fn shapes(c: &mut Criterion) {
+    // Before any pool is built: `fence_mode` reads VICTIM_POOL_NO_MEMBARRIER
+    // once, and the answer holds for the whole process.
+    let mode = victim_pool::fence_mode();
+    if fallback_run() {
+        assert!(
+            mode == FenceMode::Fallback,
+            "BENCH_FALLBACK=1 but victim-pool runs in {mode:?} mode: set \
+             VICTIM_POOL_NO_MEMBARRIER=1 too (benches/run.sh does), or the \
+             \"victim-pool fallback\" rows would measure the membarrier fences"
+        );
+    }
+    // For the report: which fence pair each run's victim-pool rows used
+    // (a "normal" run without membarrier would make the fallback ratio 1).
+    if let Some(dir) = std::env::var_os("BENCH_REPORT_DIR") {
+        let run = if fallback_run() { "fallback" } else { "normal" };
+        let path = std::path::Path::new(&dir).join(format!("fence-mode-{run}.txt"));
+        std::fs::write(&path, format!("{mode:?}\n"))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
     for shape in [
         Shape::Pool,
         Shape::Overflow,

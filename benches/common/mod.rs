@@ -167,6 +167,18 @@ go_api_peer!(
     "victim-pool"
 );
 
+go_api_peer!(
+    /// `victim_pool::Pool` through `Pool::get` / `Pool::put`, like [`Victim`],
+    /// in a process that runs with the fallback fence pair (a `SeqCst` fence
+    /// on every Get and Put): `shapes` runs only this peer, and only when
+    /// `BENCH_FALLBACK=1` and `VICTIM_POOL_NO_MEMBARRIER=1` are set. Its own
+    /// name keeps its results apart from [`Victim`]'s in the same
+    /// `CRITERION_HOME`.
+    VictimFallback,
+    victim_pool::Pool<T>,
+    "victim-pool fallback"
+);
+
 /// `victim_pool::Pool` through a per-thread `LocalHandle` (no thread-local
 /// lookup per call).
 pub struct VictimLocal<T>(pub victim_pool::Pool<T>, NewFn<T>);
@@ -302,12 +314,15 @@ impl<T: TlsFree> Peer<T> for TlsVec<T> {
 
 // ------------------------------------------------------------- plain alloc
 
-/// No pool: Get allocates, Put frees (the system allocator).
+/// No pool: Get allocates, Put frees (the system allocator). Its Get
+/// without New finds nothing, so in Starvation (no New) a worker gets all
+/// its items fresh: what a program without a pool allocates for the same
+/// work, the baseline of issue 11's "never slower than plain allocation".
 pub struct Alloc<T>(NewFn<T>);
 
 impl<T: Item> Peer<T> for Alloc<T> {
     const NAME: &'static str = "alloc (no pool)";
-    const HAS_TRY_GET: bool = false;
+    const HAS_TRY_GET: bool = true;
     const CAN_DISCARD: bool = true;
     type Cx<'a> = ();
     type Held<'a> = T;
