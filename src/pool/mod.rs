@@ -204,14 +204,29 @@ impl<T> Pool<T> {
     /// `value` for a later Get (or drops it when this thread already holds
     /// the configured maximum).
     #[inline(always)]
-    pub fn put(&self, mut value: T) {
+    pub fn put(&self, value: T) {
         assert_outside_operation("Pool::put");
+        if self.shared.put_is_plain {
+            thread_id::with_current(value, |id, value| {
+                self.shared
+                    .put_in::<false>(self.shared.local(id), id, value)
+            });
+        } else {
+            self.put_hooked(value);
+        }
+    }
+
+    /// [`put`](Self::put) for a pool with a reset hook, a filter, a
+    /// per-thread bound or chaos mode.
+    #[inline(never)]
+    fn put_hooked(&self, mut value: T) {
         if !self.admit(&mut value) {
             drop(value);
             return;
         }
+        // The id after the hooks: they may give this thread's slot away.
         thread_id::with_current(value, |id, value| {
-            self.shared.put_in(self.shared.local(id), id, value)
+            self.shared.put_in::<true>(self.shared.local(id), id, value)
         });
     }
 
@@ -552,11 +567,14 @@ impl<T> LocalHandle<'_, T> {
     #[inline]
     pub fn put(&self, mut value: T) {
         assert_outside_operation("LocalHandle::put");
-        if !self.pool.admit(&mut value) {
+        let shared = &self.pool.shared;
+        if shared.put_is_plain {
+            shared.put_in::<false>(self.local, self.id, value);
+        } else if self.pool.admit(&mut value) {
+            shared.put_in::<true>(self.local, self.id, value);
+        } else {
             drop(value);
-            return;
         }
-        self.pool.shared.put_in(self.local, self.id, value);
     }
 
     /// The slot this handle acts as.

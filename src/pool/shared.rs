@@ -73,6 +73,9 @@ pub(super) struct PoolShared<T> {
     /// cleanup, read by the automatic sweeper (Relaxed: a hint).
     pub(super) last_cleanup: AtomicU64,
     pub(super) hooks: Hooks<T>,
+    /// No reset hook, no filter, no per-thread bound, no chaos: a Put has
+    /// nothing to check before the pool (one test instead of four).
+    pub(super) put_is_plain: bool,
 }
 
 // SAFETY: `T`s move between threads through the slots (`T: Send`); every
@@ -97,6 +100,10 @@ impl<T> PoolShared<T> {
             cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
             last_cleanup: AtomicU64::new(crate::auto_cleanup::now()),
+            put_is_plain: hooks.reset.is_none()
+                && hooks.keep_if.is_none()
+                && hooks.max_per_thread.is_none()
+                && !hooks.chaos,
             hooks,
         }
     }
@@ -312,9 +319,10 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.
+    /// `HOOKED`: false only when `put_is_plain` (no chaos, no bound).
     #[inline(always)]
-    pub(super) fn put_in(&self, local: &Local<T>, id: usize, value: T) {
-        if self.hooks.chaos && crate::chaos::one_in_four() {
+    pub(super) fn put_in<const HOOKED: bool>(&self, local: &Local<T>, id: usize, value: T) {
+        if HOOKED && self.hooks.chaos && crate::chaos::one_in_four() {
             local.stats.record(Event::ChaosDrop);
             // Outside any operation: the drop may use the pool.
             drop(value);
@@ -325,7 +333,7 @@ impl<T> PoolShared<T> {
             // Straight into the private slot if it is free: nothing between
             // the pin and that store can unwind, so the item is never held
             // where an unwind would drop it inside the operation.
-            if self.hooks.max_per_thread != Some(0) && pin.private_is_free() {
+            if (!HOOKED || self.hooks.max_per_thread != Some(0)) && pin.private_is_free() {
                 pin.put_private(value);
                 return;
             }
