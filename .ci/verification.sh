@@ -86,9 +86,20 @@ section "Miri (weak memory): small stress tests, seeds $miri_small"
 MIRIFLAGS="-Zmiri-many-seeds=$miri_small" CARGO_TARGET_DIR=$base/miri \
   cargo +nightly miri test -p victim-pool-verification --test stress -- --exact $small_stress
 
-section "Miri (weak memory): pool with concurrent cleanup, seeds $miri_pool"
+section "Miri (weak memory): pool with concurrent cleanup (seeds $miri_pool) beside adversarial items ($miri_adv_tests, seeds $miri_adv)"
+# Two long single-threaded interpretations (built above): side by side, one
+# core each. The first one's output follows the second's.
 MIRIFLAGS="-Zmiri-many-seeds=$miri_pool" CARGO_TARGET_DIR=$base/miri \
-  cargo +nightly miri test -p victim-pool-verification --test stress -- --exact pool_with_concurrent_cleanup
+  cargo +nightly miri test -p victim-pool-verification --test stress -- --exact pool_with_concurrent_cleanup \
+  >"$base/miri-pool.log" 2>&1 &
+miri_pool_pid=$!
+# shellcheck disable=SC2086
+MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
+  cargo +nightly miri test -p victim-pool-verification --test stress -- $miri_adv_tests
+miri_pool_rc=0
+wait "$miri_pool_pid" || miri_pool_rc=$?
+cat "$base/miri-pool.log"
+test "$miri_pool_rc" -eq 0
 
 section "AddressSanitizer: stress${asan_quick:+ (1/10 size)} + fault injection, adversarial fuzz ${asan_fuzz}"
 # No -Zbuild-std: std is not instrumented, but every heap block of the pool
@@ -101,11 +112,8 @@ POOLCHECK_ADVERSARIAL=only RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$bas
   --bin poolcheck -- fuzz --budget "$asan_fuzz" --threads 2 --no-progress --stop-on-failure \
   --dir "$base/asan/failures"
 
-section "Miri (weak memory): adversarial items ($miri_adv_tests) and fault injection, seeds $miri_adv"
-# shellcheck disable=SC2086
-MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
-  cargo +nightly miri test -p victim-pool-verification --test stress -- $miri_adv_tests
 if [ "$tier" = deep ]; then
+  section "Miri (weak memory): fault injection, seeds $miri_adv"
   # The quick tier leaves fault injection under Miri to .ci/run (the core's
   # tests/faults.rs runs there under Miri).
   MIRIFLAGS="-Zmiri-many-seeds=$miri_adv" CARGO_TARGET_DIR=$base/miri \
