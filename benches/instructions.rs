@@ -34,6 +34,12 @@ fn local_cycle<T: Item>(pool: &victim_pool::LocalHandle<'_, T>) {
     pool.put(black_box(item));
 }
 
+/// A Get that finds nothing: the whole lookup order, on one thread.
+#[inline(never)]
+fn miss<T: Item>(pool: &Pool<T>) {
+    black_box(pool.try_get());
+}
+
 #[inline(never)]
 fn tls_cycle<T: TlsFree>() {
     let item = T::with_free(Vec::pop).unwrap_or_else(T::fresh);
@@ -51,6 +57,14 @@ fn run<T: TlsFree>(pool: &str, iters: u64) {
             let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
             let local = p.local();
             (0..iters).for_each(|_| local_cycle(&local));
+        }
+        "victim-pool-miss" => {
+            let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
+            // A chain that has held items, as in Starvation.
+            let items: Vec<T> = (0..20).map(|_| T::fresh()).collect();
+            items.into_iter().for_each(|item| p.put(item));
+            while p.try_get().is_some() {}
+            (0..iters).for_each(|_| miss(&p));
         }
         "tls-bound" => (0..iters).for_each(|_| tls_cycle::<T>()),
         other => panic!("INSTR_CASE: unknown pool {other:?}"),

@@ -1,8 +1,10 @@
 //! An index of the slots whose chains may hold items, so a Get that misses
 //! scans a few bitmap words instead of every slot of the pool.
 //!
-//! One bit per slot and per generation, in words allocated per slot bucket
-//! (bucket `b` holds slots `2^b - 1 .. 2^(b+1) - 1`). A set bit means "this
+//! One bit per slot and per generation: slots `0..63` (buckets 0 to 5) in one
+//! word per generation inside the index itself, so that a pool used by fewer
+//! than 64 threads scans one word; the slots of every later bucket `b`
+//! (`2^b - 1 .. 2^(b+1) - 1`) in words allocated with it. A set bit means "this
 //! slot's chain may hold items"; a clear bit means "it holds none" — at
 //! least as far as a Get that does not overlap the write that would set it
 //! can tell. So a scan that skips clear bits visits the non-empty chains in
@@ -17,6 +19,24 @@ use crate::sync::{AtomicPtr, AtomicU64, Ordering};
 pub(crate) const BUCKETS: usize = usize::BITS as usize;
 
 const WORD_BITS: usize = u64::BITS as usize;
+
+/// Slots whose bits live in the index's own word (buckets 0 to 5).
+const LOW_SLOTS: usize = 63;
+
+/// Buckets whose slots all fall below [`LOW_SLOTS`].
+const LOW_BUCKETS: usize = 6;
+
+/// The bits of `lo..hi` within a word of slots `0..64` (`lo <= hi <= 64`).
+fn range_mask(lo: usize, hi: usize) -> u64 {
+    let below = |n: usize| {
+        if n >= WORD_BITS {
+            u64::MAX
+        } else {
+            (1u64 << n) - 1
+        }
+    };
+    below(hi) & !below(lo)
+}
 
 /// Where to find slot `id`: `(bucket, index in bucket)`.
 #[inline]
@@ -58,24 +78,33 @@ impl BucketMarks {
     }
 }
 
-/// The index: per bucket, a lazily allocated pair of bitmaps.
+/// The index: a word per generation for slots `0..63`, and per later
+/// bucket a lazily allocated pair of bitmaps.
 pub(crate) struct SlotMarks {
-    /// Installed once per bucket by CAS (Release; loads are Acquire) before
-    /// any slot of the bucket is used; freed only with the pool.
+    /// Bit `id` of `low[mark]`: slot `id < 63`.
+    low: [AtomicU64; 2],
+    /// Installed once per bucket `>= 6` by CAS (Release; loads are Acquire)
+    /// before any slot of the bucket is used; freed only with the pool.
     buckets: [AtomicPtr<BucketMarks>; BUCKETS],
 }
 
 impl SlotMarks {
     pub(crate) fn new() -> Self {
         Self {
+            low: [AtomicU64::new(0), AtomicU64::new(0)],
             buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
+    }
+
+    #[inline]
+    fn low(&self, mark: Mark) -> &AtomicU64 {
+        &self.low[mark as usize]
     }
 
     /// Allocates `bucket`'s bitmaps if nobody has yet. Called before the
     /// bucket's slots are published, so every user of a slot finds them.
     pub(crate) fn ensure(&self, bucket: usize) {
-        if !self.buckets[bucket].load(Ordering::Acquire).is_null() {
+        if bucket < LOW_BUCKETS || !self.buckets[bucket].load(Ordering::Acquire).is_null() {
             return;
         }
         let words = (1usize << bucket).div_ceil(WORD_BITS);
@@ -100,7 +129,11 @@ impl SlotMarks {
         (!marks.is_null()).then(|| unsafe { &*marks })
     }
 
+    #[inline]
     fn word_and_bit(&self, mark: Mark, id: usize) -> Option<(&AtomicU64, u64)> {
+        if id < LOW_SLOTS {
+            return Some((self.low(mark), 1 << id));
+        }
         let (bucket, index) = bucket_of(id);
         let word = &self.bucket(bucket)?.words(mark)[index / WORD_BITS];
         Some((word, 1 << (index % WORD_BITS)))
@@ -132,46 +165,108 @@ impl SlotMarks {
 
     /// The marked slots below `count`, in Go's scan order: `first`,
     /// `first + 1`, … wrapping to 0.
-    pub(crate) fn marked_from(
-        &self,
-        mark: Mark,
-        first: usize,
-        count: usize,
-    ) -> impl Iterator<Item = usize> + '_ {
-        let first = if count == 0 { 0 } else { first % count };
-        self.marked_in(mark, first, count)
-            .chain(self.marked_in(mark, 0, first))
+    #[inline]
+    pub(crate) fn marked_from(&self, mark: Mark, first: usize, count: usize) -> MarkedSlots<'_> {
+        let word = self.low(mark);
+        // Acquire pairs with the Release `fetch_or` in `set`.
+        let low = word.load(Ordering::Acquire);
+        if low == 0 && count <= LOW_SLOTS {
+            // Nothing marked in a pool of fewer than 64 slots (the common
+            // miss): no division, nothing to walk.
+            return MarkedSlots {
+                marks: self,
+                mark,
+                low: [0; 2],
+                ranges: [(0, 0); 2],
+                stage: 4,
+            };
+        }
+        let first = match first {
+            first if first < count => first,
+            _ if count == 0 => 0,
+            first => first % count,
+        };
+        let low_part =
+            |lo: usize, hi: usize| low & range_mask(lo.min(LOW_SLOTS), hi.min(LOW_SLOTS));
+        MarkedSlots {
+            marks: self,
+            mark,
+            low: [low_part(first, count), low_part(0, first)],
+            ranges: [(first.max(LOW_SLOTS), count), (LOW_SLOTS, first)],
+            stage: 0,
+        }
     }
 
-    /// The marked slots in `lo..hi`, ascending.
-    fn marked_in(&self, mark: Mark, lo: usize, hi: usize) -> impl Iterator<Item = usize> + '_ {
-        let mut next = lo;
-        core::iter::from_fn(move || {
-            while next < hi {
-                let (bucket, index) = bucket_of(next);
-                let Some(marks) = self.bucket(bucket) else {
-                    next = bucket_start(bucket + 1);
-                    continue;
-                };
-                let word_index = index / WORD_BITS;
-                // Acquire pairs with the Release `fetch_or` in `set`.
-                let bits =
-                    marks.words(mark)[word_index].load(Ordering::Acquire) >> (index % WORD_BITS);
-                if bits == 0 {
-                    // Nothing more in this word: go to the next word (or
-                    // bucket, whichever starts first).
-                    let word_end = bucket_start(bucket) + (word_index + 1) * WORD_BITS;
-                    next = word_end.min(bucket_start(bucket + 1));
-                    continue;
+    /// The next marked slot in `*next..hi` (all at or above `LOW_SLOTS`),
+    /// ascending; moves `*next` past it.
+    fn next_in_buckets(&self, mark: Mark, next: &mut usize, hi: usize) -> Option<usize> {
+        while *next < hi {
+            let (bucket, index) = bucket_of(*next);
+            let Some(marks) = self.bucket(bucket) else {
+                *next = bucket_start(bucket + 1);
+                continue;
+            };
+            let word_index = index / WORD_BITS;
+            // Acquire pairs with the Release `fetch_or` in `set`.
+            let bits = marks.words(mark)[word_index].load(Ordering::Acquire) >> (index % WORD_BITS);
+            if bits == 0 {
+                // Nothing more in this word: go to the next word (or
+                // bucket, whichever starts first).
+                let word_end = bucket_start(bucket) + (word_index + 1) * WORD_BITS;
+                *next = word_end.min(bucket_start(bucket + 1));
+                continue;
+            }
+            let found = *next + bits.trailing_zeros() as usize;
+            *next = found + 1;
+            if found < hi {
+                return Some(found);
+            }
+        }
+        None
+    }
+}
+
+/// The iterator of [`SlotMarks::marked_from`]: two ranges (`first..count`,
+/// then `0..first`), each first in the low word (bits taken with one load),
+/// then in the buckets above it.
+pub(crate) struct MarkedSlots<'a> {
+    marks: &'a SlotMarks,
+    mark: Mark,
+    /// Per range, its marked slots below `LOW_SLOTS`, not yet returned.
+    low: [u64; 2],
+    /// Per range, `(next, hi)` of its part at or above `LOW_SLOTS`.
+    ranges: [(usize, usize); 2],
+    /// `2 * range + (0: low word, 1: buckets)`.
+    stage: usize,
+}
+
+impl Iterator for MarkedSlots<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            let range = self.stage / 2;
+            if range >= 2 {
+                return None;
+            }
+            if self.stage % 2 == 0 {
+                let bits = self.low[range];
+                if bits != 0 {
+                    self.low[range] = bits & (bits - 1);
+                    return Some(bits.trailing_zeros() as usize);
                 }
-                let found = next + bits.trailing_zeros() as usize;
-                next = found + 1;
-                if found < hi {
-                    return Some(found);
+            } else {
+                let (next, hi) = &mut self.ranges[range];
+                if *next < *hi {
+                    let found = self.marks.next_in_buckets(self.mark, next, *hi);
+                    if found.is_some() {
+                        return found;
+                    }
                 }
             }
-            None
-        })
+            self.stage += 1;
+        }
     }
 }
 
@@ -221,15 +316,39 @@ mod tests {
     #[test]
     fn unallocated_buckets_are_skipped() {
         let marks = SlotMarks::new();
-        marks.ensure(0);
-        marks.ensure(3);
-        marks.set(Mark::Victim, 0);
-        marks.set(Mark::Victim, 9); // bucket 3
-        marks.set(Mark::Victim, 2); // bucket 1: not allocated, ignored
+        marks.ensure(6); // slots 63..127
+        marks.ensure(8); // slots 255..511
+        marks.set(Mark::Victim, 0); // the low word: always there
+        marks.set(Mark::Victim, 62);
+        marks.set(Mark::Victim, 70);
+        marks.set(Mark::Victim, 300);
+        marks.set(Mark::Victim, 130); // bucket 7: not allocated, ignored
         assert_eq!(
-            marks.marked_from(Mark::Victim, 5, 15).collect::<Vec<_>>(),
-            [9, 0]
+            marks.marked_from(Mark::Victim, 65, 400).collect::<Vec<_>>(),
+            [70, 300, 0, 62]
+        );
+        assert_eq!(
+            marks.marked_from(Mark::Victim, 1, 400).collect::<Vec<_>>(),
+            [62, 70, 300, 0]
         );
         assert!(marks.marked_from(Mark::Victim, 0, 0).next().is_none());
+        assert!(marks.marked_from(Mark::Shared, 0, 400).next().is_none());
+    }
+
+    #[test]
+    fn the_low_word_scans_from_first_and_wraps() {
+        let marks = SlotMarks::new();
+        for id in [0, 3, 5, 9] {
+            marks.set(Mark::Shared, id);
+        }
+        assert_eq!(marked(&marks, 4, 10), [5, 9, 0, 3]);
+        assert_eq!(marked(&marks, 5, 6), [5, 0, 3]);
+        assert_eq!(
+            marked(&marks, 13, 10),
+            [3, 5, 9, 0],
+            "first is taken modulo count"
+        );
+        marks.clear(Mark::Shared, 5);
+        assert_eq!(marked(&marks, 4, 10), [9, 0, 3]);
     }
 }
