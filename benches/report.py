@@ -460,7 +460,7 @@ def instruction_table(lines):
         "Deterministic, unlike the wall times: (count at 1,100,000 cycles - count at 100,000) / "
         "1,000,000, loop included. `victim-pool fallback` is `victim-pool` with "
         "`VICTIM_POOL_NO_MEMBARRIER=1`: the same code path, where the fence-mode check runs in "
-        "both modes and the fallback's `SeqCst` fence (`mfence` on x86-64) takes the place of the "
+        "both modes and the fallback's `SeqCst` fence (a `lock or` to the stack on x86-64) takes the place of the "
         "membarrier mode's jump past it, so the counts are equal or within an instruction or two; "
         "what the fence costs shows in the wall times (the `victim-pool fallback` rows), not "
         "here.\n"
