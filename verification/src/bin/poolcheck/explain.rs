@@ -153,6 +153,12 @@ pub struct Event {
     pub latest: Option<u64>,
     /// Part of the data race that ended the execution.
     pub racing: bool,
+    /// A `free` event: every object it dropped (a segment or a chain drops
+    /// all its objects at once; they are drawn as one event).
+    pub freed: Vec<usize>,
+    /// A use after free: an access to an object already dropped, or the
+    /// `free` that dropped an object accessed later.
+    pub uaf: bool,
     /// One-line rendering.
     pub text: String,
 }
@@ -170,6 +176,8 @@ pub struct Ring {
     pub typ: Vec<bool>,
     /// Per slot: last value written (if known).
     pub value: Vec<Option<u64>>,
+    /// The ring has been freed by this step.
+    pub freed: bool,
 }
 
 /// A parsed trace.
@@ -293,12 +301,28 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
             }
         }
     }
+    // A run of `free` events of one thread at one line (a segment or a
+    // chain dropping its objects) is one event.
+    let mut grouped: Vec<(Vec<&str>, Vec<usize>)> = Vec::new();
+    for f in raw {
+        let obj: Option<usize> = f[2].parse().ok().filter(|&o: &usize| o < objects.len());
+        if f[3] == "free" {
+            if let Some(last) = grouped.last_mut() {
+                if last.0[3] == "free" && last.0[1] == f[1] && last.0[7] == f[7] {
+                    last.1.extend(obj);
+                    continue;
+                }
+            }
+        }
+        grouped.push((f, obj.into_iter().collect()));
+    }
     // Events, with each object's latest stored value in schedule order.
     let mut latest: Vec<Option<u64>> = objects.iter().map(|o| o.init).collect();
-    let mut events = Vec::new();
+    let mut freed_by: Vec<Option<usize>> = vec![None; objects.len()];
+    let mut events: Vec<Event> = Vec::new();
     let mut ring_states = Vec::new();
     let mut threads = Vec::new();
-    for (step, f) in raw.iter().enumerate() {
+    for (step, (f, group)) in grouped.iter().enumerate() {
         let thread: usize = f[1].parse().unwrap_or(0);
         if !threads.contains(&thread) {
             threads.push(thread);
@@ -321,6 +345,21 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
                 _ => latest[o] = value2.or(latest[o]),
             }
         }
+        let mut uaf = false;
+        let mut freed = Vec::new();
+        if op == "free" {
+            freed.clone_from(group);
+            for &o in group {
+                freed_by[o] = Some(step);
+            }
+        } else if let Some(free) = obj.and_then(|o| freed_by[o]) {
+            // Touched by another thread after its drop began (the thread
+            // that drops it may still read it): this access and that free.
+            if events[free].thread != thread {
+                uaf = true;
+                events[free].uaf = true;
+            }
+        }
         let at = f[7].to_string();
         let code = source_line(root, &at);
         events.push(Event {
@@ -336,6 +375,8 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
             stale,
             latest: last,
             racing: false,
+            freed,
+            uaf,
             text: String::new(),
         });
         ring_states.push(
@@ -354,6 +395,7 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
                         tail: index(v as u32),
                         typ: occ.iter().map(|&o| latest[o] == Some(1)).collect(),
                         value: val.iter().map(|&o| latest[o]).collect(),
+                        freed: freed_by[*ht].is_some(),
                     }
                 })
                 .collect(),
@@ -383,6 +425,9 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
         e.text = describe(e, &objects);
     }
     threads.sort_unstable();
+    // The core names objects by number ("use after free of object 8 (…"):
+    // give them their names.
+    let panic = name_objects(&panic, &objects);
     Ok(Trace {
         objects,
         events,
@@ -390,6 +435,46 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
         rings: ring_states,
         threads,
     })
+}
+
+/// `object N` in a checker message, with the object's name.
+fn name_objects(message: &str, objects: &[Object]) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find("object ") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "object ".len()..];
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        match digits.parse::<usize>().ok().and_then(|n| objects.get(n)) {
+            Some(o) => out.push_str(&o.name),
+            None => out.push_str(&format!("object {digits}")),
+        }
+        rest = &after[digits.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a `free` dropped: `seg0 (19 objects)`, or the names when few.
+fn freed_names(freed: &[usize], objects: &[Object]) -> String {
+    let mut groups: Vec<String> = Vec::new();
+    for &o in freed {
+        let name = &objects[o].name;
+        let group = match name.split('.').next().unwrap_or(name) {
+            // The slots of the one ring of a trace.
+            slot if slot.starts_with("slot[") => "dequeue".to_string(),
+            group => group.to_string(),
+        };
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    if freed.len() <= 2 {
+        let names: Vec<&str> = freed.iter().map(|&o| objects[o].name.as_str()).collect();
+        names.join(", ")
+    } else {
+        format!("{} ({} objects)", groups.join(", "), freed.len())
+    }
 }
 
 fn show(v: u64, obj: &Object) -> String {
@@ -420,6 +505,9 @@ fn short(ordering: &str) -> &str {
 }
 
 fn describe(e: &Event, objects: &[Object]) -> String {
+    if e.op == "free" {
+        return format!("free {}", freed_names(&e.freed, objects));
+    }
     let Some(o) = e.obj.map(|o| &objects[o]) else {
         return format!("fence {}", short(&e.ordering));
     };
@@ -431,6 +519,7 @@ fn describe(e: &Event, objects: &[Object]) -> String {
         "store" => format!("store {name} {ord} := {}", sv(e.value)),
         "cas-ok" => format!("CAS {name} {ord} -> {}", sv(e.value2)),
         "cas-fail" => format!("CAS fail {name} {ord} saw {}", sv(e.value)),
+        "use-after-free" => format!("{} {name}: USE AFTER FREE", e.ordering),
         "cell-read" => format!("read {name}"),
         "cell-write" => match e.value {
             Some(v) => format!("write {name} := {v}"),
@@ -443,6 +532,9 @@ fn describe(e: &Event, objects: &[Object]) -> String {
     }
     if e.racing {
         s.push_str(" RACE");
+    }
+    if e.uaf && e.op != "use-after-free" {
+        s.push_str(" (freed)");
     }
     s
 }
@@ -471,7 +563,7 @@ pub fn terminal(trace: &Trace, lesson: Option<&Lesson>, rule: &str, color: bool)
         }
         let pad = " ".repeat(col(e.thread) * W);
         let cell = format!("{text:<W$}");
-        let cell = if e.racing {
+        let cell = if e.racing || e.uaf {
             paint(&cell, "1;31")
         } else if e.stale {
             paint(&cell, "1;33")
@@ -605,6 +697,9 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
         .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
         .env("RUSTFLAGS", format!("--cfg {}", m.tool))
         .env("VICTIM_POOL_TRACE", &trace_file)
+        // Line tables, so that a `free` names the line of the core that
+        // dropped the object (a backtrace in the recorder).
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "line-tables-only")
         .env("LOOM_MAX_PREEMPTIONS", ctx.loom_bound.to_string())
         .env("SHUTTLE_SECS", ctx.shuttle_secs.to_string());
     eprintln!(
@@ -663,6 +758,8 @@ tr.future td.ev{opacity:.35}
 tr.cur td{background:#fff7c2}
 td.ev.stale{background:#fff0c2;border-left-color:#d08a00}
 td.ev.race{background:#ffe3e6;border-left-color:#d33;font-weight:bold}
+td.ev.free{background:#eceff3;border-left-color:#667}
+td.ev.uaf{background:#ffd9de;border-left-color:#a0001a;font-weight:bold;outline:2px dashed #d33}
 td.src a{color:#778;font-size:11px}
 #side{width:380px;flex:none}
 .card{background:#fff;border:1px solid #d5dae1;border-radius:6px;padding:8px 10px;margin-bottom:10px;font-size:13px}
@@ -680,7 +777,7 @@ td.src a{color:#778;font-size:11px}
 <header><h1 id="title"></h1><div class="rule" id="rule"></div><div class="meta" id="meta"></div></header>
 <div class="controls"><button id="prev">&#9664;</button><button id="next">&#9654;</button>
 <input type="range" id="slider" min="0" value="0"><span id="pos" style="font-family:monospace"></span>
-<span class="legend"><span style="background:#fff0c2">stale load</span><span style="background:#ffe3e6">race</span> &larr; &rarr; keys step</span></div>
+<span class="legend"><span style="background:#fff0c2">stale load</span><span style="background:#ffe3e6">race</span><span style="background:#eceff3">free</span><span style="background:#ffd9de;outline:1px dashed #d33">use after free</span> &larr; &rarr; keys step</span></div>
 <main><div id="lanes"></div><div id="side">
 <div class="card"><h2>This step</h2><div id="now"></div></div>
 <div class="card"><h2>Ring after this step (T = tail, H = head, green = typ set)</h2><div id="ring"></div></div>
@@ -703,7 +800,7 @@ E.forEach((e, i) => {
   h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
     if (t === e.thread) {
-      const cls = 'ev' + (e.racing ? ' race' : e.stale ? ' stale' : '');
+      const cls = 'ev' + (e.uaf ? ' uaf' : e.op === 'free' ? ' free' : e.racing ? ' race' : e.stale ? ' stale' : '');
       h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + esc(e.text) + '<span class="at">' + src(e.at) + '</span></td>';
     } else h += '<td></td>';
   });
@@ -713,7 +810,7 @@ $('lanes').innerHTML = h + '</table>';
 $('objs').innerHTML = T.objects.slice(0, 40).map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>') + (T.objects.length > 40 ? '<br>… ' + (T.objects.length - 40) + ' more' : '');
 const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no dequeue in this lesson</span>' : rs.map(r => {
   const cap = r.typ.length, m = x => ((x % cap) + cap) % cap;
-  let s = '<div style="font-family:monospace;font-size:12px">' + esc(r.name) + ': head ' + r.head + ' · tail ' + r.tail + '</div><div class="ring">';
+  let s = '<div style="font-family:monospace;font-size:12px">' + esc(r.name) + ': head ' + r.head + ' · tail ' + r.tail + (r.freed ? ' <b style="color:#a0001a">FREED</b>' : '') + '</div><div class="ring"' + (r.freed ? ' style="opacity:.45"' : '') + '>';
   r.typ.forEach((typ, i) => {
     const mk = (i === m(r.tail) ? 'T' : '') + (i === m(r.head) ? 'H' : '');
     const v = r.value[i];
@@ -727,10 +824,11 @@ function go(i) {
   E.forEach((_, j) => { const r = $('r' + j); r.className = j === i ? 'cur' : j > i ? 'future' : ''; });
   const e = E[i];
   $('pos').textContent = 'step ' + i + ' / ' + (E.length - 1);
-  $('now').innerHTML = '<b>thread ' + e.thread + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + '<div class="code">' + esc(e.code) + '</div>' + src(e.at);
+  $('now').innerHTML = '<b>thread ' + e.thread + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + '<div class="code">' + esc(e.code) + '</div>' + src(e.at);
   $('ring').innerHTML = ringHtml(T.rings[i]);
   $('r' + i).scrollIntoView({block: 'nearest'});
 }
+function freeStep(e) { const f = E.findIndex(x => x.op === 'free' && x.freed.includes(e.obj)); return f < 0 ? '?' : f; }
 slider.oninput = () => go(+slider.value);
 $('prev').onclick = () => go(+slider.value - 1);
 $('next').onclick = () => go(+slider.value + 1);
@@ -749,6 +847,25 @@ mod tests {
         for m in catalogue(&root).unwrap() {
             assert!(lesson(&m.name).is_some(), "{} has no lesson", m.name);
         }
+    }
+
+    #[test]
+    fn a_use_after_free_is_marked() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = "O\t0\tAtomicU64\tx.rs:1\t0\n\
+                    O\t1\tAtomicU64\tx.rs:1\t0\n\
+                    E\t1\t0\tload\tAcquire\t0\t-\tx.rs:2\n\
+                    E\t0\t0\tfree\t-\t-\t-\tx.rs:9\n\
+                    E\t0\t1\tfree\t-\t-\t-\tx.rs:9\n\
+                    E\t0\t1\tload\tRelaxed\t0\t-\tx.rs:3\n\
+                    E\t1\t0\tuse-after-free\tload\t-\t-\tx.rs:2\n\
+                    P\tuse after free of object 0 (AtomicU64 created at x.rs:1)\n";
+        let t = parse(text, &root).unwrap();
+        // The two drops are one event; the dropping thread's own read is fine.
+        assert_eq!(t.events.len(), 4);
+        assert_eq!(t.events[1].freed, vec![0, 1]);
+        assert!(!t.events[0].uaf && t.events[1].uaf && !t.events[2].uaf && t.events[3].uaf);
+        assert!(t.panic.starts_with("use after free of x.obj0"), "{}", t.panic);
     }
 
     #[test]
