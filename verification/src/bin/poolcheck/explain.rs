@@ -7,7 +7,7 @@
 //! in the terminal, and a self-contained HTML page with swimlanes, a step
 //! slider and the ring's state after each step. See verification/TOUR.md.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,8 +90,32 @@ pub fn lesson(mutant: &str) -> Option<&'static Lesson> {
     LESSONS.iter().find(|l| l.mutant == mutant)
 }
 
+/// Whether `poolcheck explain` can draw a mutant killed by `m.tool`:
+/// loom and shuttle (the recorder's trace), the differential test (the
+/// shrunk diverging history, step by step) and a test (the calls down to
+/// each panic of the failing run).
 fn drawn(m: &Mutant) -> bool {
-    m.tool == "loom" || m.tool == "shuttle"
+    matches!(
+        m.tool.as_str(),
+        "loom" | "shuttle" | "differential" | "test"
+    )
+}
+
+/// The GitHub-style anchor of a DESIGN.md heading: `6.2 Shared chains: …`
+/// gives `62-shared-chains-…`.
+pub fn anchor(section: &str) -> String {
+    section
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// A link to the DESIGN.md section (absolute `file://` URL, with the
+/// section's anchor).
+pub fn design_link(root: &Path, section: &str) -> String {
+    format!("file://{}/DESIGN.md#{}", root.display(), anchor(section))
 }
 
 /// `poolcheck explain` without a name: the lessons.
@@ -101,10 +125,10 @@ pub fn list(ctx: &Ctx) -> Result<i32, String> {
     for m in &all {
         let kind = lesson(&m.name).map_or("?".to_string(), |l| format!("{:?}", l.kind));
         if drawn(m) {
-            println!("  {:<28} {:<13} {:<8} {}", m.name, kind, m.tool, m.rule);
+            println!("  {:<28} {:<13} {:<12} {}", m.name, kind, m.tool, m.rule);
         } else {
             println!(
-                "  {:<28} {:<13} {:<8} not drawn: killed by {} ({}), which gives no trace",
+                "  {:<28} {:<13} {:<12} not drawn: killed by {} ({}), which gives no trace",
                 m.name, kind, m.tool, m.tool, m.test
             );
         }
@@ -193,13 +217,28 @@ pub struct Trace {
     pub rings: Vec<Vec<Ring>>,
     /// Thread numbers seen.
     pub threads: Vec<usize>,
+    /// A name for each of `threads` (the test's thread names), or empty
+    /// (then `thread N`).
+    pub thread_names: Vec<String>,
+}
+
+impl Trace {
+    /// The lane title of thread `t`.
+    pub fn thread_name(&self, t: usize) -> String {
+        self.threads
+            .iter()
+            .position(|&x| x == t)
+            .and_then(|i| self.thread_names.get(i))
+            .cloned()
+            .unwrap_or_else(|| format!("thread {t}"))
+    }
 }
 
 fn opt(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-fn source_line(root: &Path, at: &str) -> String {
+pub fn source_line(root: &Path, at: &str) -> String {
     let Some((file, line)) = at.rsplit_once(':') else {
         return String::new();
     };
@@ -434,6 +473,7 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
         panic,
         rings: ring_states,
         threads,
+        thread_names: Vec::new(),
     })
 }
 
@@ -551,8 +591,10 @@ pub fn terminal(trace: &Trace, lesson: Option<&Lesson>, rule: &str, color: bool)
     };
     let mut out = String::new();
     let _ = write!(out, "{:>4} ", "step");
-    for t in &trace.threads {
-        let _ = write!(out, "{:<W$}", format!("thread {t}"));
+    for &t in &trace.threads {
+        let mut name = trace.thread_name(t);
+        name.truncate(W - 2);
+        let _ = write!(out, "{name:<W$}");
     }
     out.push('\n');
     let col = |t: usize| trace.threads.iter().position(|&x| x == t).unwrap_or(0);
@@ -603,9 +645,37 @@ pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> 
         kind: String,
         section: &'a str,
         design: String,
-        root: String,
+        /// The DESIGN.md section's text (the page is self-contained).
+        design_text: String,
+        /// Per source line of an event (`src/chain.rs:334`): the first line
+        /// number shown and the lines around it.
+        sources: BTreeMap<String, (usize, Vec<String>)>,
         trace: &'a Trace,
     }
+    let mut files: HashMap<String, Vec<String>> = HashMap::new();
+    let mut sources = BTreeMap::new();
+    for e in &trace.events {
+        let Some((file, line)) = e.at.rsplit_once(':') else {
+            continue;
+        };
+        let Ok(n) = line.parse::<usize>() else {
+            continue;
+        };
+        let text = files.entry(file.to_string()).or_insert_with(|| {
+            std::fs::read_to_string(root.join(file))
+                .map(|t| t.lines().map(str::to_string).collect())
+                .unwrap_or_default()
+        });
+        if n == 0 || n > text.len() {
+            continue;
+        }
+        let first = n.saturating_sub(CONTEXT + 1);
+        let last = (n + CONTEXT).min(text.len());
+        sources
+            .entry(e.at.clone())
+            .or_insert_with(|| (first + 1, text[first..last].to_vec()));
+    }
+    let section = lesson.map_or("", |l| l.section);
     let data = Data {
         mutant: &m.name,
         checker: &m.tool,
@@ -614,8 +684,9 @@ pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> 
         invariant: lesson.map_or("", |l| l.invariant),
         kind: lesson.map_or("?".to_string(), |l| format!("{:?}", l.kind)),
         section: lesson.map_or("", |l| l.section),
-        design: format!("file://{}/DESIGN.md", root.display()),
-        root: format!("file://{}", root.display()),
+        design: design_link(root, section),
+        design_text: design_section(root, section),
+        sources,
         trace,
     };
     let json = serde_json::to_string(&data)
@@ -624,7 +695,40 @@ pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> 
     PAGE.replace("/*DATA*/null", &json)
 }
 
-fn wrapper(ctx: &Ctx, mutant: &str) -> Result<PathBuf, String> {
+/// Lines shown on each side of an event's source line.
+const CONTEXT: usize = 4;
+
+/// The text of a DESIGN.md section (its heading to the next heading of the
+/// same or a higher level), at most 80 lines.
+fn design_section(root: &Path, section: &str) -> String {
+    let Ok(text) = std::fs::read_to_string(root.join("DESIGN.md")) else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    let mut level = 0;
+    for line in text.lines() {
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        let heading = hashes > 0 && line[hashes..].starts_with(' ');
+        if level == 0 {
+            if heading && line[hashes..].trim() == section {
+                level = hashes;
+                out.push(line);
+            }
+            continue;
+        }
+        if heading && hashes <= level {
+            break;
+        }
+        out.push(line);
+    }
+    if out.len() > 80 {
+        out.truncate(80);
+        out.push("…");
+    }
+    out.join("\n")
+}
+
+pub fn wrapper(ctx: &Ctx, mutant: &str) -> Result<PathBuf, String> {
     let dir = ctx.out.join("explain/wrappers");
     let w = dir.join(mutant);
     std::fs::create_dir_all(&dir)
@@ -638,6 +742,11 @@ pub fn render(ctx: &Ctx, m: &Mutant, trace_file: &Path, html_out: &Path) -> Resu
     let text = std::fs::read_to_string(trace_file)
         .map_err(|e| format!("cannot read {}: {e}", trace_file.display()))?;
     let trace = parse(&text, &ctx.root)?;
+    draw(ctx, m, &trace, html_out)
+}
+
+/// Prints the terminal picture of `trace` and writes its page.
+pub fn draw(ctx: &Ctx, m: &Mutant, trace: &Trace, html_out: &Path) -> Result<i32, String> {
     let lesson = lesson(&m.name);
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
     println!(
@@ -647,8 +756,8 @@ pub fn render(ctx: &Ctx, m: &Mutant, trace_file: &Path, html_out: &Path) -> Resu
         m.test,
         lesson.map_or("", |l| l.section)
     );
-    print!("{}", terminal(&trace, lesson, &m.rule, color));
-    std::fs::write(html_out, html(&trace, m, lesson, &ctx.root))
+    print!("{}", terminal(trace, lesson, &m.rule, color));
+    std::fs::write(html_out, html(trace, m, lesson, &ctx.root))
         .map_err(|e| format!("cannot write {}: {e}", html_out.display()))?;
     println!("page: {}", html_out.display());
     Ok(0)
@@ -671,6 +780,11 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
             m.name, m.tool, m.test, m.rule
         );
         return Ok(0);
+    }
+    match m.tool.as_str() {
+        "differential" => return explain_differential(ctx, &m, html_out),
+        "test" => return crate::explain_test::explain(ctx, &m, html_out),
+        _ => {}
     }
     let dir = ctx.out.join("explain");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -731,6 +845,98 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
     render(ctx, &m, &trace_file, &html_out)
 }
 
+/// The directory of explain's builds, runs and pages (absolute).
+pub fn out_dir(ctx: &Ctx) -> Result<PathBuf, String> {
+    let dir = ctx.out.join("explain");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    dir.canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))
+}
+
+/// A mutant killed by the differential test: this binary, built as the
+/// mutant, searches sequential histories (the generator and the reference
+/// comparison of `poolcheck fuzz`) for one that diverges, shrinks it, saves
+/// it, and draws it step by step with `poolcheck replay`'s page (lock-free
+/// and reference results, both states after each step, the step that
+/// diverges). A normal build first builds itself as the mutant and runs
+/// that.
+fn explain_differential(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, String> {
+    const BUDGET: std::time::Duration = std::time::Duration::from_secs(60);
+    let dir = out_dir(ctx)?;
+    let html_out = html_out.unwrap_or_else(|| dir.join(format!("{}.html", m.name)));
+    if crate::fuzz::built_mutant().as_deref() == Some(m.name.as_str()) {
+        crate::quiet_panics();
+        let start = std::time::Instant::now();
+        for seed in 0u64.. {
+            if start.elapsed() > BUDGET {
+                println!(
+                    "{}: SURVIVED: {seed} sequential histories in {:.0?} agree with the reference, so there is no divergence to draw",
+                    m.name,
+                    start.elapsed()
+                );
+                return Ok(1);
+            }
+            let (_, Some(failure)) = crate::fuzz::one(seed, false) else {
+                continue;
+            };
+            let failures = dir.join(format!("{}.failures", m.name));
+            let _ = std::fs::remove_dir_all(&failures);
+            let file = crate::fuzz::save(&failures, &failure)?;
+            println!(
+                "lesson {} (differential: the lock-free pool against the reference): history {seed} diverges, shrunk to {} steps",
+                m.name,
+                failure.history.as_ref().map_or(0, |h| h.steps.len())
+            );
+            crate::replay::replay(&file, Some(html_out.clone()), 1)?;
+            println!("page: {}", html_out.display());
+            return Ok(0);
+        }
+    }
+    let target = dir.join("differential");
+    let log = dir.join(format!("{}.log", m.name));
+    eprintln!(
+        "poolcheck explain: building poolcheck as {} (log: {})",
+        m.name,
+        log.display()
+    );
+    let output = Command::new("cargo")
+        .current_dir(&ctx.root)
+        .args([
+            "build",
+            "-q",
+            "--release",
+            "-p",
+            "victim-pool-verification",
+            "--bin",
+            "poolcheck",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
+        .env("VICTIM_POOL_MUTANT", &m.name)
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let _ = std::fs::write(&log, &text);
+    if !output.status.success() {
+        return Err(format!(
+            "building poolcheck as {} failed; see {}",
+            m.name,
+            log.display()
+        ));
+    }
+    let status = Command::new(target.join("release/poolcheck"))
+        .current_dir(&ctx.root)
+        .env("POOLCHECK_TARGET_DIR", &ctx.out)
+        .arg("explain")
+        .arg(&m.name)
+        .arg("--html")
+        .arg(&html_out)
+        .status()
+        .map_err(|e| format!("cannot run the mutant's poolcheck: {e}"))?;
+    Ok(status.code().unwrap_or(1))
+}
+
 /// The lesson page (no external resources): the data is substituted for
 /// `/*DATA*/null`.
 const PAGE: &str = r##"<!DOCTYPE html>
@@ -773,6 +979,12 @@ td.src a{color:#778;font-size:11px}
 .broken{background:#ffe3e6;border:2px solid #d33;border-radius:6px;padding:8px;font-size:13px;margin-bottom:10px}
 .code{font-family:monospace;font-size:12px;background:#f3f5f8;padding:4px;border-radius:4px;white-space:pre-wrap}
 .legend span{display:inline-block;padding:0 5px;margin-right:4px;border-radius:3px;font-size:11px}
+.srcref{color:#889;cursor:help}
+.snip{font-family:monospace;font-size:11px;background:#f3f5f8;border-radius:4px;padding:4px 0;margin-top:6px;white-space:pre;overflow-x:auto}
+.snip .snipf{color:#35506b;padding:0 6px 2px;font-weight:bold}
+.snip .ln{display:inline-block;width:34px;color:#99a;text-align:right;margin-right:8px}
+.snip .hl{background:#fff1a8}
+#designtext{font-size:12px;white-space:pre-wrap;max-height:260px;overflow:auto;background:#fafbfc;border-radius:4px;padding:4px}
 </style></head><body>
 <header><h1 id="title"></h1><div class="rule" id="rule"></div><div class="meta" id="meta"></div></header>
 <div class="controls"><button id="prev">&#9664;</button><button id="next">&#9654;</button>
@@ -782,6 +994,7 @@ td.src a{color:#778;font-size:11px}
 <div class="card"><h2>This step</h2><div id="now"></div></div>
 <div class="card"><h2>Ring after this step (T = tail, H = head, green = typ set)</h2><div id="ring"></div></div>
 <div class="broken" id="broken"></div>
+<div class="card"><h2 id="designh">DESIGN.md</h2><div id="designtext"></div></div>
 <div class="card"><h2>Objects</h2><div id="objs" style="font-family:monospace;font-size:11px"></div></div>
 </div></main>
 <script>
@@ -789,13 +1002,21 @@ const D = /*DATA*/null;
 const T = D.trace, E = T.events;
 const $ = id => document.getElementById(id);
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-const src = at => { const [f, l] = at.split(':'); return '<a href="' + D.root + '/' + esc(f) + '" title="open ' + esc(f) + ' (line ' + l + ')">' + esc(at) + '</a>'; };
+const src = at => '<span class="srcref" title="' + esc(((D.sources[at] || [0, []])[1]).join('\n')) + '">' + esc(at) + '</span>';
+const snippet = at => {
+  const s = D.sources[at]; if (!s) return '';
+  const n = +at.split(':').pop();
+  return '<div class="snip"><div class="snipf">' + esc(at) + '</div>' + s[1].map((l, k) => '<div class="' + (s[0] + k === n ? 'hl' : '') + '"><span class="ln">' + (s[0] + k) + '</span>' + esc(l) + '</div>').join('') + '</div>';
+};
 const design = '<a href="' + D.design + '">DESIGN.md §' + esc(D.section) + '</a>';
+$('designh').innerHTML = design;
+$('designtext').textContent = D.design_text || '(section not found)';
 $('title').textContent = 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
 $('rule').textContent = 'Broken rule: ' + D.rule;
 $('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
 $('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
-let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th style="width:' + Math.floor(96 / T.threads.length) + '%">thread ' + t + '</th>').join('') + '</tr>';
+const lane = t => { const i = T.threads.indexOf(t); return T.thread_names.length ? T.thread_names[i] : 'thread ' + t; };
+let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th style="width:' + Math.floor(96 / T.threads.length) + '%">' + esc(lane(t)) + '</th>').join('') + '</tr>';
 E.forEach((e, i) => {
   h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
@@ -824,7 +1045,7 @@ function go(i) {
   E.forEach((_, j) => { const r = $('r' + j); r.className = j === i ? 'cur' : j > i ? 'future' : ''; });
   const e = E[i];
   $('pos').textContent = 'step ' + i + ' / ' + (E.length - 1);
-  $('now').innerHTML = '<b>thread ' + e.thread + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + '<div class="code">' + esc(e.code) + '</div>' + src(e.at);
+  $('now').innerHTML = '<b>' + esc(lane(e.thread)) + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + snippet(e.at);
   $('ring').innerHTML = ringHtml(T.rings[i]);
   $('r' + i).scrollIntoView({block: 'nearest'});
 }
@@ -842,11 +1063,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_mutant_has_a_lesson() {
+    fn every_mutant_has_a_lesson_that_is_drawn() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let design = std::fs::read_to_string(root.join("DESIGN.md")).unwrap();
+        let anchors: Vec<String> = design
+            .lines()
+            .filter_map(|l| l.strip_prefix("## ").or_else(|| l.strip_prefix("### ")))
+            .map(anchor)
+            .collect();
         for m in catalogue(&root).unwrap() {
-            assert!(lesson(&m.name).is_some(), "{} has no lesson", m.name);
+            let l = lesson(&m.name).unwrap_or_else(|| panic!("{} has no lesson", m.name));
+            assert!(
+                drawn(&m),
+                "{}: killed by {}, which explain does not draw",
+                m.name,
+                m.tool
+            );
+            assert!(
+                anchors.contains(&anchor(l.section)),
+                "{}: no DESIGN.md heading {:?}",
+                m.name,
+                l.section
+            );
         }
+    }
+
+    #[test]
+    fn design_anchors_are_githubs() {
+        assert_eq!(
+            anchor("6.2 Shared chains: generations by pointer swap, freed after a grace period"),
+            "62-shared-chains-generations-by-pointer-swap-freed-after-a-grace-period"
+        );
+        assert_eq!(
+            anchor("2. `PoolDequeue`: the SPMC ring"),
+            "2-pooldequeue-the-spmc-ring"
+        );
     }
 
     #[test]
@@ -865,7 +1116,11 @@ mod tests {
         assert_eq!(t.events.len(), 4);
         assert_eq!(t.events[1].freed, vec![0, 1]);
         assert!(!t.events[0].uaf && t.events[1].uaf && !t.events[2].uaf && t.events[3].uaf);
-        assert!(t.panic.starts_with("use after free of x.obj0"), "{}", t.panic);
+        assert!(
+            t.panic.starts_with("use after free of x.obj0"),
+            "{}",
+            t.panic
+        );
     }
 
     #[test]

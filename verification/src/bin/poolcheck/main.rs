@@ -34,6 +34,8 @@ mod exec;
 #[cfg(not(any(loom, shuttle)))]
 mod explain;
 #[cfg(not(any(loom, shuttle)))]
+mod explain_test;
+#[cfg(not(any(loom, shuttle)))]
 mod fuzz;
 #[cfg(not(any(loom, shuttle)))]
 mod history;

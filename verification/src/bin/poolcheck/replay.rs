@@ -173,6 +173,19 @@ struct Page<'a> {
     /// Shuttle: the replay command and what the replay printed.
     command: Option<String>,
     replay_excerpt: Vec<String>,
+    /// The lesson of the mutant the failure was saved from, if it has one
+    /// (`poolcheck explain`): the invariant, the DESIGN.md section and its
+    /// anchor.
+    lesson: Option<LessonInfo>,
+}
+
+/// The lesson named on a replay page.
+#[derive(Serialize)]
+struct LessonInfo {
+    mutant: String,
+    invariant: String,
+    section: String,
+    design: String,
 }
 
 /// `poolcheck replay`. Returns the path of the HTML page.
@@ -343,6 +356,24 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     let _ = writeln!(out, "  {reproduced}");
     print!("{out}");
 
+    let lesson = failure
+        .mutant
+        .as_deref()
+        .and_then(crate::explain::lesson)
+        .map(|l| LessonInfo {
+            mutant: l.mutant.to_string(),
+            invariant: l.invariant.to_string(),
+            section: l.section.to_string(),
+            design: crate::cli::ctx(false, true)
+                .map(|c| crate::explain::design_link(&c.root, l.section))
+                .unwrap_or_default(),
+        });
+    if let Some(l) = &lesson {
+        println!(
+            "  \u{2717} broken: {} (DESIGN.md \u{a7}{})",
+            l.invariant, l.section
+        );
+    }
     let page = Page {
         title: format!("poolcheck replay: {}", path.display()),
         file: path.display().to_string(),
@@ -358,6 +389,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         shuttle: failure.shuttle.as_ref(),
         command,
         replay_excerpt,
+        lesson,
     };
     let json = serde_json::to_string(&page)
         .map_err(|e| e.to_string())?
