@@ -217,6 +217,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     }
     let mut command = None;
     let mut replay_excerpt = Vec::new();
+    // A shuttle failure's page: the explain renderer's, when the replay
+    // wrote a trace.
+    let mut drawn: Option<String> = None;
     let (trace, reproduced) = match failure.kind {
         Kind::Shuttle => {
             let case = failure.shuttle.as_ref().ok_or("no shuttle case")?;
@@ -235,8 +238,45 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             print!("{out}");
             out.clear();
             let ctx = crate::cli::ctx(false, true)?;
-            let (failed, excerpt, log) =
-                shuttle_fuzz::replay(&ctx.root, &ctx.out, case, &indicatif::ProgressBar::hidden());
+            let trace_dir = ctx.out.join("shuttle-fuzz");
+            std::fs::create_dir_all(&trace_dir)
+                .map_err(|e| format!("cannot create {}: {e}", trace_dir.display()))?;
+            let trace_file = trace_dir
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", trace_dir.display()))?
+                .join("replay.trace");
+            let (failed, excerpt, log) = shuttle_fuzz::replay(
+                &ctx.root,
+                &ctx.out,
+                case,
+                &trace_file,
+                &indicatif::ProgressBar::hidden(),
+            );
+            // The failing execution, drawn as `poolcheck explain` draws a
+            // lesson (one lane per thread, every shared-memory event).
+            if failed {
+                if let Ok(text) = std::fs::read_to_string(&trace_file) {
+                    let trace = crate::explain::parse(&text, &ctx.root)?;
+                    let m = crate::mutants::Mutant {
+                        name: failure
+                            .mutant
+                            .clone()
+                            .unwrap_or_else(|| "the real core".to_string()),
+                        tool: "shuttle".to_string(),
+                        test: case.test.clone(),
+                        rule: failure.message.clone(),
+                    };
+                    let lesson = failure.mutant.as_deref().and_then(crate::explain::lesson);
+                    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                    let _ = writeln!(
+                        out,
+                        "  the failing execution (trace {}):",
+                        trace_file.display()
+                    );
+                    out.push_str(&crate::explain::terminal(&trace, lesson, &m.rule, color));
+                    drawn = Some(crate::explain::html(&trace, &m, lesson, &ctx.root));
+                }
+            }
             for l in &excerpt {
                 let _ = writeln!(out, "    {l}");
             }
@@ -395,7 +435,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         .map_err(|e| e.to_string())?
         .replace("</", "<\\/");
     let html_path = html.unwrap_or_else(|| path.with_extension("html"));
-    let page = crate::html::PAGE.replace("/*DATA*/null", &json);
+    let page = drawn.unwrap_or_else(|| crate::html::PAGE.replace("/*DATA*/null", &json));
     std::fs::write(&html_path, page)
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     println!("  HTML: {}", html_path.display());
