@@ -36,6 +36,9 @@ pub struct Panic {
     pub message: String,
     /// The frames in the workspace, outermost first: (function, file:line).
     pub frames: Vec<(String, String)>,
+    /// Not a panic: a test's note that user code runs here (or that a
+    /// check failed where no panic can report it).
+    pub user_code: bool,
 }
 
 /// `file:line:col` (or `./file:line:col`) as `file:line`.
@@ -62,11 +65,17 @@ pub fn panics(output: &str) -> Vec<Panic> {
         let Some((thread, rest)) = rest.split_once('\'') else {
             continue;
         };
-        let Some(at) = rest.split_once(" panicked at ").map(|(_, at)| at) else {
+        // A panic, or a test's note of the calls that led to user code
+        // (`calls user code: …`, tests/common `explain_call`).
+        let (at, mut message) = if let Some((_, at)) = rest.split_once(" panicked at ") {
+            let at = at.trim_end_matches(':');
+            (file_line(at).unwrap_or_else(|| at.to_string()), Vec::new())
+        } else if let Some((_, what)) = rest.split_once(" calls user code: ") {
+            (String::new(), vec![what])
+        } else {
             continue;
         };
-        let at = file_line(at.trim_end_matches(':')).unwrap_or_else(|| at.to_string());
-        let mut message = Vec::new();
+        let user_code = !message.is_empty();
         while i < lines.len() && lines[i] != "stack backtrace:" && !lines[i].starts_with("note:") {
             if lines[i].starts_with("thread '") {
                 break;
@@ -101,11 +110,22 @@ pub fn panics(output: &str) -> Vec<Panic> {
             }
         }
         frames.reverse();
+        // A note's place is its innermost frame outside the helper.
+        let at = if user_code {
+            frames
+                .iter()
+                .rev()
+                .find(|(f, _)| !f.contains("explain_call"))
+                .map_or_else(String::new, |(_, at)| at.clone())
+        } else {
+            at
+        };
         out.push(Panic {
             thread: thread.to_string(),
             at,
             message: message.join(" ").trim().to_string(),
             frames,
+            user_code,
         });
     }
     out
@@ -166,6 +186,7 @@ pub fn trace(panics: &[Panic], root: &std::path::Path) -> Trace {
             .frames
             .iter()
             .filter(|(_, at)| at.split(':').next().is_some_and(|f| root.join(f).is_file()));
+        let frames = frames.filter(|(f, _)| !f.contains("explain_call"));
         for (function, at) in frames {
             let pool = at.starts_with("src/");
             // User code (a test's Drop, Clone, hook) called while a pool
@@ -187,6 +208,19 @@ pub fn trace(panics: &[Panic], root: &std::path::Path) -> Trace {
                 inside,
                 false,
             ));
+        }
+        if p.user_code {
+            events.push(event(
+                events.len(),
+                thread,
+                "note",
+                format!("▶ {}", p.message),
+                &p.at,
+                root,
+                true,
+                false,
+            ));
+            continue;
         }
         events.push(event(
             events.len(),
@@ -250,6 +284,8 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         args.push("--".to_string());
     }
     args.push("--test-threads=1".to_string());
+    // A forked child writes to the real stderr only.
+    args.push("--nocapture".to_string());
     eprintln!(
         "poolcheck explain: building {} and running cargo test {} with backtraces (log: {})",
         m.name,
@@ -263,6 +299,7 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         .env("CARGO_TARGET_DIR", dir.join("test"))
         .env("RUSTC_WORKSPACE_WRAPPER", explain::wrapper(ctx, &m.name)?)
         .env("RUST_BACKTRACE", "1")
+        .env("VICTIM_POOL_EXPLAIN", "1")
         .stdout(Stdio::from(
             std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?,
         ))
@@ -334,6 +371,28 @@ note: Some details are omitted.
 thread 'a_test' (12995) panicked at tests/soundness.rs:60:5:
 assertion failed
 ";
+
+    #[test]
+    fn a_note_of_user_code_is_read() {
+        let output = "thread 'main' calls user code: T::clone under the lock
+stack backtrace:
+   0: common::explain_call
+             at ./tests/common/mod.rs:20:9
+   1: <process_wide::CleansOnClone as core::clone::Clone>::clone
+             at ./tests/process_wide.rs:100:9
+   2: victim_pool::pool::Pool<T>::snapshot
+             at ./src/pool/mod.rs:351:13
+";
+        let p = panics(output);
+        assert_eq!(p.len(), 1);
+        assert!(p[0].user_code);
+        assert_eq!(p[0].at, "tests/process_wide.rs:100");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let t = trace(&p, &root);
+        let ops: Vec<&str> = t.events.iter().map(|e| e.op.as_str()).collect();
+        assert_eq!(ops, ["call", "call", "note"]);
+        assert!(t.events[1].stale, "Clone called by Pool::snapshot");
+    }
 
     #[test]
     fn panics_and_their_calls_are_read() {
