@@ -1011,7 +1011,7 @@ const snippet = at => {
 const design = '<a href="' + D.design + '">DESIGN.md §' + esc(D.section) + '</a>';
 $('designh').innerHTML = design;
 $('designtext').textContent = D.design_text || '(section not found)';
-$('title').textContent = 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
+$('title').textContent = D.kind === '?' ? 'Failure of ' + D.mutant + ' (' + D.checker + ' ' + D.test + ')' : 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
 $('rule').textContent = 'Broken rule: ' + D.rule;
 $('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
 $('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
