@@ -953,8 +953,9 @@ input[type=range]{flex:1}
 button{font-size:14px;padding:3px 10px}
 main{display:flex;gap:12px;padding:10px 16px}
 #lanes{flex:1;min-width:0;max-height:74vh;overflow:auto;background:#fff;border:1px solid #d5dae1;border-radius:6px}
-table{border-collapse:collapse;font-family:monospace;font-size:12px;width:100%}
-th{position:sticky;top:0;background:#eef2f7;border-bottom:1px solid #c9d1da;padding:4px 6px;text-align:left}
+table{border-collapse:collapse;font-family:monospace;font-size:12px;width:100%;table-layout:fixed}
+th{position:sticky;top:0;background:#eef2f7;border-bottom:1px solid #c9d1da;padding:4px 6px;text-align:left;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+th:first-child{width:34px}
 td{padding:2px 6px;border-bottom:1px solid #f0f2f5;vertical-align:top;white-space:normal;word-break:break-word}
 td .at{display:block;font-size:10px}
 td .at a{color:#889}
@@ -1010,13 +1011,18 @@ const snippet = at => {
 };
 const design = '<a href="' + D.design + '">DESIGN.md §' + esc(D.section) + '</a>';
 $('designh').innerHTML = design;
+if (T.objects.length === 0) {
+  // A test lesson: calls and panics, no shared objects and no ring.
+  $('objs').closest('.card').style.display = 'none';
+  $('ring').closest('.card').style.display = 'none';
+}
 $('designtext').textContent = D.design_text || '(section not found)';
 $('title').textContent = D.kind === '?' ? 'Failure of ' + D.mutant + ' (' + D.checker + ' ' + D.test + ')' : 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
 $('rule').textContent = 'Broken rule: ' + D.rule;
 $('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
 $('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
 const lane = t => { const i = T.threads.indexOf(t); return T.thread_names.length ? T.thread_names[i] : 'thread ' + t; };
-let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th style="width:' + Math.floor(96 / T.threads.length) + '%">' + esc(lane(t)) + '</th>').join('') + '</tr>';
+let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th title="' + esc(lane(t)) + '">' + esc(lane(t)) + '</th>').join('') + '</tr>';
 E.forEach((e, i) => {
   h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
@@ -1045,7 +1051,13 @@ function go(i) {
   E.forEach((_, j) => { const r = $('r' + j); r.className = j === i ? 'cur' : j > i ? 'future' : ''; });
   const e = E[i];
   $('pos').textContent = 'step ' + i + ' / ' + (E.length - 1);
-  $('now').innerHTML = '<b>' + esc(lane(e.thread)) + '</b>: ' + esc(e.text) + (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '') + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + snippet(e.at);
+  const why = {
+    panic: '<br><b style="color:#c00">the run panicked here: this is where the rule is seen broken</b>',
+    note: '<br><b style="color:#a66d00">user code runs here, as the test noted (no panic reports it)</b>',
+    call: '<br><b style="color:#a66d00">user code, called while a pool frame is still on the stack</b>',
+  };
+  const stale = e.op in why ? (e.stale || e.racing ? why[e.op] : '') : (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '');
+  $('now').innerHTML = '<b>' + esc(lane(e.thread)) + '</b>: ' + esc(e.text) + stale + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + snippet(e.at);
   $('ring').innerHTML = ringHtml(T.rings[i]);
   $('r' + i).scrollIntoView({block: 'nearest'});
 }
