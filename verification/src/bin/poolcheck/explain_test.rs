@@ -292,6 +292,11 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         args.join(" "),
         log.display()
     );
+    // One open file for both streams: they share its offset and interleave.
+    let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let file2 = file
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let mut child = Command::new("cargo")
         .current_dir(&ctx.root)
         .arg("test")
@@ -300,15 +305,8 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         .env("RUSTC_WORKSPACE_WRAPPER", explain::wrapper(ctx, &m.name)?)
         .env("RUST_BACKTRACE", "1")
         .env("VICTIM_POOL_EXPLAIN", "1")
-        .stdout(Stdio::from(
-            std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?,
-        ))
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&log)
-                .map_err(|e| format!("{}: {e}", log.display()))?,
-        ))
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(file2))
         .spawn()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     let start = Instant::now();
