@@ -63,11 +63,14 @@ test "$shuttle_rc" -eq 0
 section "mutant catalogue"
 verification/mutants.sh
 
-section "poolcheck explain: one loom lesson, one shuttle lesson (trace drawn, page names the rule)"
-# The core's recorder (src/sync.rs, `trace`) under loom and under shuttle:
-# each page must exist and name the rule the mutant breaks and its DESIGN.md section.
+section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule)"
+# The core's recorder (src/sync.rs, `trace`) under loom and under shuttle,
+# and its use-after-free check (a segment freed under a consumer): each page
+# must exist and name the rule the mutant breaks and its DESIGN.md section.
+# (The differential and test lessons build other targets; not run here.)
 for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead of Release" \
-              "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS"; do
+              "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS" \
+              "free_unlinked_immediately|use after free of seg0"; do
   name=${lesson%%|*}; rule=${lesson#*|}
   POOLCHECK_TARGET_DIR=$base/poolcheck CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3

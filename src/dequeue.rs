@@ -357,6 +357,16 @@ impl<T: Clone> PoolDequeue<T> {
 
 impl<T> Drop for PoolDequeue<T> {
     fn drop(&mut self) {
+        // Under the checkers: from here on another thread's access to the
+        // ring is a use after free (src/sync.rs, `trace`).
+        #[cfg(any(loom, shuttle))]
+        {
+            self.head_tail.dying();
+            for slot in self.slots.iter() {
+                slot.occupied.dying();
+                slot.value.dying();
+            }
+        }
         // Moved out first, dropped after: a panicking `T::drop` cannot stop
         // the others from being dropped (the `Vec` drops the rest).
         drop(self.take_all());

@@ -348,16 +348,35 @@ pub(crate) fn before_chain_allocation() {
 /// compares it with the object's latest store in the trace to mark stale
 /// reads.
 ///
+/// Use after free: every traced object carries a seal that its `Drop`
+/// breaks (a volatile store, so it survives the deallocation that follows),
+/// and every access checks the seal before it touches the checker's object.
+/// An access to a dropped object — a segment or a chain freed while another
+/// thread still holds a pointer to it — therefore panics with "use after
+/// free of …", whether the recorder is installed or not, so a loom or
+/// shuttle test kills a reclamation bug that otherwise only Miri sees. The
+/// check reads memory the mutant has freed (the object's memory may already
+/// be reused: a seal that is neither live nor freed counts as freed too); it
+/// is a best-effort detector for the checkers, Miri stays the exact one.
+/// With the recorder installed, each drop is an event (`free`, at the line
+/// of the core that freed the object, found by a backtrace), and the panic
+/// names the thread and line that freed it.
+///
 /// File format, one record a line, tab-separated:
 /// `O id kind file:line init` (an object), `E thread id op ordering value
-/// value2 file:line` (an event; `-` for a missing field), `P message` (the
-/// panic that ended the execution).
+/// value2 file:line` (an event; `-` for a missing field; op `free` is a
+/// drop, op `use-after-free` with the attempted operation as its ordering is
+/// the access that found the object dropped), `P message` (the panic that
+/// ended the execution).
 #[cfg(any(loom, shuttle))]
 mod trace {
+    use core::cell::Cell;
     use core::fmt;
     use core::panic::Location;
+    use std::backtrace::Backtrace;
+    use std::collections::HashMap;
     use std::fmt::Write as _;
-    use std::sync::{Mutex as StdMutex, OnceLock};
+    use std::sync::{Arc as StdArc, Mutex as StdMutex, OnceLock};
 
     #[cfg(loom)]
     use loom::sync::atomic as backend;
@@ -378,6 +397,27 @@ mod trace {
         Fence,
         CellRead,
         CellWrite,
+        /// The object was dropped.
+        Free,
+        /// This operation found the object dropped.
+        UseAfterFree(&'static str),
+    }
+
+    impl Op {
+        fn name(self) -> &'static str {
+            match self {
+                Op::Load => "load",
+                Op::Store => "store",
+                Op::Swap => "swap",
+                Op::CasOk | Op::CasFail => "compare_exchange",
+                Op::Rmw(name) => name,
+                Op::Fence => "fence",
+                Op::CellRead => "cell-read",
+                Op::CellWrite => "cell-write",
+                Op::Free => "free",
+                Op::UseAfterFree(_) => "use-after-free",
+            }
+        }
     }
 
     struct Event {
@@ -388,6 +428,50 @@ mod trace {
         value: Option<u64>,
         value2: Option<u64>,
         at: &'static Location<'static>,
+        /// Where a `Free` happened (a drop has no caller location).
+        site: Option<StdArc<Site>>,
+    }
+
+    /// The line of the core that dropped an object: the first frame in this
+    /// crate's `src/` outside this file, resolved only when printed.
+    struct Site {
+        backtrace: Backtrace,
+        skip: usize,
+        /// The freeing thread's latest traced line, when the backtrace has
+        /// no line information (a build without debug info).
+        after: Option<&'static Location<'static>>,
+        resolved: OnceLock<String>,
+    }
+
+    impl Site {
+        fn resolve(&self) -> &str {
+            self.resolved.get_or_init(|| {
+                let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+                let text = self.backtrace.to_string();
+                let frame = text
+                    .lines()
+                    .filter_map(|line| {
+                        let path = line.trim().strip_prefix("at ")?;
+                        let path = path.strip_prefix(root).unwrap_or(path);
+                        let path = path.strip_prefix("./").unwrap_or(path);
+                        let (file_line, _column) = path.rsplit_once(':')?;
+                        (file_line.starts_with("src/") && !file_line.starts_with("src/sync.rs:"))
+                            .then(|| file_line.to_string())
+                    })
+                    .nth(self.skip);
+                match (frame, self.after) {
+                    (Some(frame), _) => frame,
+                    (None, Some(at)) => format!("{}:{}", at.file(), at.line()),
+                    (None, None) => "?:0".to_string(),
+                }
+            })
+        }
+    }
+
+    /// A dropped object of the running execution.
+    struct Freed {
+        thread: Option<usize>,
+        site: StdArc<Site>,
     }
 
     struct Object {
@@ -404,6 +488,9 @@ mod trace {
         /// Written already: the first panic of an execution is its failure
         /// (a checker may panic again to propagate it).
         dumped: bool,
+        /// Dropped objects, by number and by address (an object whose
+        /// memory was reused has lost its number).
+        freed: Option<(HashMap<u32, Freed>, HashMap<usize, u32>)>,
     }
 
     static FILE: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
@@ -412,7 +499,24 @@ mod trace {
         objects: Vec::new(),
         events: Vec::new(),
         dumped: false,
+        freed: None,
     });
+
+    std::thread_local! {
+        /// Set while [`quietly`] runs: the panic hook stays silent.
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f`, which may panic (a checker asked for its thread outside a
+    /// running thread, e.g. while it drops the execution's globals), without
+    /// the panic being reported or ending the execution.
+    fn quietly<R>(f: impl FnOnce() -> R) -> Option<R> {
+        hook();
+        QUIET.with(|q| q.set(true));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok();
+        QUIET.with(|q| q.set(false));
+        r
+    }
 
     /// Whether a recorder is installed (`VICTIM_POOL_TRACE` set); installs
     /// the panic hook that writes the trace on first use.
@@ -420,14 +524,27 @@ mod trace {
     fn on() -> bool {
         FILE.get_or_init(|| {
             let path = std::env::var_os("VICTIM_POOL_TRACE").map(std::path::PathBuf::from)?;
-            let previous = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                dump(&info.to_string());
-                previous(info);
-            }));
+            hook();
             Some(path)
         })
         .is_some()
+    }
+
+    /// Installs (once) the panic hook that stays silent inside [`quietly`]
+    /// and otherwise writes the trace, if a recorder is installed, before
+    /// the previous hook (the checker's, which prints the schedule) runs.
+    fn hook() {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if QUIET.with(Cell::get) {
+                    return;
+                }
+                dump(&info.to_string());
+                previous(info);
+            }));
+        });
     }
 
     fn state() -> std::sync::MutexGuard<'static, State> {
@@ -456,30 +573,29 @@ mod trace {
         }
         for e in &st.events {
             let op = match e.op {
-                Op::Load => "load",
-                Op::Store => "store",
-                Op::Swap => "swap",
                 Op::CasOk => "cas-ok",
                 Op::CasFail => "cas-fail",
-                Op::Rmw(name) => name,
-                Op::Fence => "fence",
-                Op::CellRead => "cell-read",
-                Op::CellWrite => "cell-write",
+                op => op.name(),
             };
-            let ordering = e.ordering.map_or("-".to_string(), |o| format!("{o:?}"));
+            let ordering = match (e.op, e.ordering) {
+                (Op::UseAfterFree(attempted), _) => attempted.to_string(),
+                (_, o) => o.map_or("-".to_string(), |o| format!("{o:?}")),
+            };
             let obj = if matches!(e.op, Op::Fence) {
                 "-".to_string()
             } else {
                 e.obj.to_string()
             };
+            let at = match &e.site {
+                Some(site) => site.resolve().to_string(),
+                None => format!("{}:{}", e.at.file(), e.at.line()),
+            };
             let _ = writeln!(
                 out,
-                "E\t{}\t{obj}\t{op}\t{ordering}\t{}\t{}\t{}:{}",
+                "E\t{}\t{obj}\t{op}\t{ordering}\t{}\t{}\t{at}",
                 e.thread,
                 opt(e.value),
                 opt(e.value2),
-                e.at.file(),
-                e.at.line()
             );
         }
         let _ = writeln!(out, "P\t{}", message.replace(['\n', '\t'], " "));
@@ -569,8 +685,235 @@ mod trace {
             value,
             value2,
             at,
+            site: None,
         });
         st.events.len() - 1
+    }
+
+    /// A live object's seal is its number xor this; one being dropped, xor
+    /// [`DYING`]; a dropped one's, xor [`FREED`].
+    const LIVE: u32 = 0x5EA1_ED00;
+    const DYING: u32 = 0xD1E5_0000;
+    const FREED: u32 = 0xF4EE_D000;
+
+    /// What every traced object carries besides the checker's own object:
+    /// its number in the trace, where it was created, the seal its `Drop`
+    /// breaks, and the thread that is dropping it.
+    #[derive(Debug)]
+    struct Header {
+        id: u32,
+        seal: std::sync::atomic::AtomicU32,
+        dropper: std::sync::atomic::AtomicUsize,
+        created: &'static Location<'static>,
+    }
+
+    impl Header {
+        #[track_caller]
+        fn new(kind: &'static str, init: Option<u64>) -> Self {
+            let created = Location::caller();
+            let id = new_object(kind, init, created);
+            Self {
+                id,
+                seal: std::sync::atomic::AtomicU32::new(id ^ LIVE),
+                dropper: std::sync::atomic::AtomicUsize::new(usize::MAX),
+                created,
+            }
+        }
+
+        fn seal(&self) -> u32 {
+            self.seal.load(std::sync::atomic::Ordering::Relaxed)
+        }
+
+        /// Panics if the object was dropped: called before every access.
+        #[inline]
+        #[track_caller]
+        fn check(&self, kind: &'static str, op: &'static str) {
+            self.check_at(kind, op, Location::caller());
+        }
+
+        #[inline]
+        fn check_at(&self, kind: &'static str, op: &'static str, at: &'static Location<'static>) {
+            if self.seal() != self.id ^ LIVE {
+                self.check_slow(kind, op, at);
+            }
+        }
+
+        #[cold]
+        fn check_slow(&self, kind: &'static str, op: &'static str, at: &'static Location<'static>) {
+            // The thread that is dropping the object may still use it (and
+            // so may the checker's teardown, outside every thread).
+            if self.seal() == self.id ^ DYING
+                && quietly(thread)
+                    .is_none_or(|me| self.dropper.load(std::sync::atomic::Ordering::Relaxed) == me)
+            {
+                return;
+            }
+            use_after_free(self, kind, op, at);
+        }
+
+        /// The object's owner has started to drop it: from now on only this
+        /// thread may use it.
+        fn dying(&self) {
+            if self.seal() != self.id ^ LIVE {
+                return;
+            }
+            // Outside every thread (the checker tears the execution down):
+            // nobody else can run, nothing to mark.
+            let Some(me) = quietly(thread) else { return };
+            self.dropper.store(me, std::sync::atomic::Ordering::Relaxed);
+            self.seal
+                .store(self.id ^ DYING, std::sync::atomic::Ordering::Relaxed);
+            if on() {
+                dropped(self.id, self as *const Self as usize, Some(me), 1);
+            }
+        }
+
+        /// Breaks the seal (from the wrapper's `Drop`).
+        fn drop(&mut self) {
+            let was_dying = self.seal() == self.id ^ DYING;
+            let freed = self.id ^ FREED;
+            // SAFETY: `as_ptr` is valid for writes (`&mut self`); volatile,
+            // so the store is not elided although the memory is freed right
+            // after.
+            unsafe { core::ptr::write_volatile(self.seal.as_ptr(), freed) };
+            if on() && !was_dying {
+                dropped(self.id, self as *const Self as usize, quietly(thread), 0);
+            }
+        }
+    }
+
+    /// Records the drop of object `id` (recorder installed) by `thread`
+    /// (`None`: the checker could not say, because it is tearing the
+    /// execution down). Uses the current trace without starting a new one.
+    /// `skip`: frames of the core to pass over to find the line that
+    /// frees (the hook in a `Drop` that calls [`Header::dying`]).
+    fn dropped(id: u32, addr: usize, thread: Option<usize>, skip: usize) {
+        let mut st = state();
+        if id as usize >= st.objects.len() {
+            return;
+        }
+        // One backtrace per run of drops (a segment drops all its objects).
+        let last = st.events.last();
+        let site = match last {
+            Some(e) if matches!(e.op, Op::Free) && Some(e.thread) == thread => e.site.clone(),
+            _ => None,
+        };
+        let site = site.unwrap_or_else(|| {
+            let after = thread.and_then(|t| {
+                st.events
+                    .iter()
+                    .rev()
+                    .find(|e| e.thread == t && !matches!(e.op, Op::Free))
+                    .map(|e| e.at)
+            });
+            StdArc::new(Site {
+                backtrace: Backtrace::force_capture(),
+                skip,
+                after,
+                resolved: OnceLock::new(),
+            })
+        });
+        if let Some(thread) = thread {
+            let at = site.after.unwrap_or(Location::caller());
+            st.events.push(Event {
+                thread,
+                obj: id,
+                op: Op::Free,
+                ordering: None,
+                value: None,
+                value2: None,
+                at,
+                site: Some(site.clone()),
+            });
+        }
+        let (by_id, by_addr) = st.freed.get_or_insert_with(Default::default);
+        by_id.insert(id, Freed { thread, site });
+        by_addr.insert(addr, id);
+    }
+
+    /// An access found its object dropped: records it and panics.
+    #[cold]
+    #[inline(never)]
+    fn use_after_free(
+        header: &Header,
+        kind: &'static str,
+        op: &'static str,
+        at: &'static Location<'static>,
+    ) -> ! {
+        let thread = thread();
+        // A broken seal that is not one `Drop` wrote: the freed memory was
+        // reused, and the header's other fields are not to be trusted.
+        let seal = header.seal();
+        let dying = seal == header.id ^ DYING;
+        let intact = dying || seal == header.id ^ FREED;
+        let addr = header as *const Header as usize;
+        let mut what = if intact && header.id == u32::MAX {
+            // Created with the recorder off: no number.
+            format!(
+                "an {kind} created at {}:{}",
+                header.created.file(),
+                header.created.line()
+            )
+        } else if intact {
+            format!(
+                "object {} ({kind} created at {}:{})",
+                header.id,
+                header.created.file(),
+                header.created.line()
+            )
+        } else {
+            format!("an {kind} whose memory was already reused")
+        };
+        let mut by = String::new();
+        if on() {
+            let mut st = current();
+            let id = match &st.freed {
+                Some((_, by_addr)) if !intact => by_addr.get(&addr).copied(),
+                _ => Some(header.id),
+            };
+            if let Some(id) = id {
+                if !intact {
+                    if let Some(o) = st.objects.get(id as usize) {
+                        what = format!(
+                            "object {id} ({} created at {}:{}; its memory already reused)",
+                            o.kind,
+                            o.at.file(),
+                            o.at.line()
+                        );
+                    }
+                }
+                if let Some(f) = st.freed.as_ref().and_then(|(by_id, _)| by_id.get(&id)) {
+                    by = format!(
+                        "; {} by thread {} at {}",
+                        if dying { "being freed" } else { "freed" },
+                        f.thread.map_or("?".to_string(), |t| t.to_string()),
+                        f.site.resolve()
+                    );
+                }
+                st.events.push(Event {
+                    thread,
+                    obj: id,
+                    op: Op::UseAfterFree(op),
+                    ordering: None,
+                    value: None,
+                    value2: None,
+                    at,
+                    site: None,
+                });
+            }
+        } else if dying {
+            by = format!(
+                "; being freed by thread {}",
+                header.dropper.load(std::sync::atomic::Ordering::Relaxed)
+            );
+        } else {
+            by = "; set VICTIM_POOL_TRACE=FILE to see who freed it".to_string();
+        }
+        panic!(
+            "use after free of {what}: {op} by thread {thread} at {}:{}{by}",
+            at.file(),
+            at.line()
+        );
     }
 
     /// `fence`, recorded.
@@ -587,7 +930,13 @@ mod trace {
         ($name:ident, $t:ty, $to:expr, $($rmw:ident => $f:expr),*) => {
             pub(crate) struct $name {
                 inner: backend::$name,
-                id: u32,
+                header: Header,
+            }
+
+            impl Drop for $name {
+                fn drop(&mut self) {
+                    self.header.drop();
+                }
             }
 
             impl fmt::Debug for $name {
@@ -600,19 +949,35 @@ mod trace {
             impl $name {
                 #[track_caller]
                 pub(crate) fn new(v: $t) -> Self {
-                    let id = new_object(stringify!($name), Some($to(v)), Location::caller());
-                    Self { inner: backend::$name::new(v), id }
+                    let header = Header::new(stringify!($name), Some($to(v)));
+                    Self { inner: backend::$name::new(v), header }
                 }
 
+                /// Records an operation, after checking again that the
+                /// object was not dropped while the checker ran another
+                /// thread inside it.
                 #[track_caller]
                 fn event(&self, op: Op, o: Ordering, v: $t, v2: Option<$t>) {
+                    self.check(op.name());
                     if on() {
-                        record(self.id, op, Some(o), Some($to(v)), v2.map($to), Location::caller());
+                        record(self.header.id, op, Some(o), Some($to(v)), v2.map($to), Location::caller());
                     }
                 }
 
                 #[track_caller]
+                fn check(&self, op: &'static str) {
+                    self.header.check(stringify!($name), op);
+                }
+
+                /// Its owner has started to drop it: another thread's access
+                /// from now on is a use after free.
+                pub(crate) fn dying(&self) {
+                    self.header.dying();
+                }
+
+                #[track_caller]
                 pub(crate) fn load(&self, o: Ordering) -> $t {
+                    self.check("load");
                     let v = self.inner.load(o);
                     self.event(Op::Load, o, v, None);
                     v
@@ -620,12 +985,14 @@ mod trace {
 
                 #[track_caller]
                 pub(crate) fn store(&self, v: $t, o: Ordering) {
+                    self.check("store");
                     self.inner.store(v, o);
                     self.event(Op::Store, o, v, None);
                 }
 
                 #[track_caller]
                 pub(crate) fn swap(&self, v: $t, o: Ordering) -> $t {
+                    self.check("swap");
                     let old = self.inner.swap(v, o);
                     self.event(Op::Swap, o, old, Some(v));
                     old
@@ -647,6 +1014,7 @@ mod trace {
                     ok: Ordering,
                     fail: Ordering,
                 ) -> Result<$t, $t> {
+                    self.check("compare_exchange");
                     let r = self.inner.compare_exchange(current, new, ok, fail);
                     self.cas_event(r, new, ok, fail);
                     r
@@ -660,6 +1028,7 @@ mod trace {
                     ok: Ordering,
                     fail: Ordering,
                 ) -> Result<$t, $t> {
+                    self.check("compare_exchange_weak");
                     let r = self.inner.compare_exchange_weak(current, new, ok, fail);
                     self.cas_event(r, new, ok, fail);
                     r
@@ -668,6 +1037,7 @@ mod trace {
                 $(
                     #[track_caller]
                     pub(crate) fn $rmw(&self, v: $t, o: Ordering) -> $t {
+                        self.check(stringify!($rmw));
                         let old = self.inner.$rmw(v, o);
                         #[allow(clippy::redundant_closure_call)]
                         let new = ($f)(old, v);
@@ -700,7 +1070,13 @@ mod trace {
     /// `AtomicPtr`, recorded (values are addresses).
     pub(crate) struct AtomicPtr<T> {
         inner: backend::AtomicPtr<T>,
-        id: u32,
+        header: Header,
+    }
+
+    impl<T> Drop for AtomicPtr<T> {
+        fn drop(&mut self) {
+            self.header.drop();
+        }
     }
 
     impl<T> fmt::Debug for AtomicPtr<T> {
@@ -717,18 +1093,32 @@ mod trace {
     impl<T> AtomicPtr<T> {
         #[track_caller]
         pub(crate) fn new(p: *mut T) -> Self {
-            let id = new_object("AtomicPtr", Some(addr(p)), Location::caller());
+            let header = Header::new("AtomicPtr", Some(addr(p)));
             Self {
                 inner: backend::AtomicPtr::new(p),
-                id,
+                header,
             }
         }
 
         #[track_caller]
+        fn check(&self, op: &'static str) {
+            self.header.check("AtomicPtr", op);
+        }
+
+        /// Its owner has started to drop it: another thread's access from
+        /// now on is a use after free.
+        pub(crate) fn dying(&self) {
+            self.header.dying();
+        }
+
+        /// Records an operation (after checking the object again, as the
+        /// atomics do).
+        #[track_caller]
         fn event(&self, op: Op, o: Ordering, v: *mut T, v2: Option<*mut T>) {
+            self.check(op.name());
             if on() {
                 record(
-                    self.id,
+                    self.header.id,
                     op,
                     Some(o),
                     Some(addr(v)),
@@ -740,6 +1130,7 @@ mod trace {
 
         #[track_caller]
         pub(crate) fn load(&self, o: Ordering) -> *mut T {
+            self.check("load");
             let v = self.inner.load(o);
             self.event(Op::Load, o, v, None);
             v
@@ -747,12 +1138,14 @@ mod trace {
 
         #[track_caller]
         pub(crate) fn store(&self, v: *mut T, o: Ordering) {
+            self.check("store");
             self.inner.store(v, o);
             self.event(Op::Store, o, v, None);
         }
 
         #[track_caller]
         pub(crate) fn swap(&self, v: *mut T, o: Ordering) -> *mut T {
+            self.check("swap");
             let old = self.inner.swap(v, o);
             self.event(Op::Swap, o, old, Some(v));
             old
@@ -766,6 +1159,7 @@ mod trace {
             ok: Ordering,
             fail: Ordering,
         ) -> Result<*mut T, *mut T> {
+            self.check("compare_exchange");
             let r = self.inner.compare_exchange(current, new, ok, fail);
             match r {
                 Ok(v) => self.event(Op::CasOk, ok, v, Some(new)),
@@ -782,6 +1176,7 @@ mod trace {
             ok: Ordering,
             fail: Ordering,
         ) -> Result<*mut T, *mut T> {
+            self.check("compare_exchange_weak");
             let r = self.inner.compare_exchange_weak(current, new, ok, fail);
             match r {
                 Ok(v) => self.event(Op::CasOk, ok, v, Some(new)),
@@ -817,47 +1212,80 @@ mod trace {
     /// (`with_mut`, with the value written when it is a `u64`).
     #[derive(Debug)]
     pub(crate) struct UnsafeCell<T: ?Sized> {
-        id: u32,
+        header: Header,
         inner: Inner<T>,
+    }
+
+    impl<T: ?Sized> Drop for UnsafeCell<T> {
+        fn drop(&mut self) {
+            self.header.drop();
+        }
     }
 
     impl<T> UnsafeCell<T> {
         #[track_caller]
         pub(crate) fn new(value: T) -> Self {
-            let id = new_object("UnsafeCell", None, Location::caller());
+            let header = Header::new("UnsafeCell", None);
             Self {
-                id,
+                header,
                 inner: Inner::new(value),
             }
         }
     }
 
     impl<T: ?Sized> UnsafeCell<T> {
+        /// Its owner has started to drop it: another thread's access from
+        /// now on is a use after free.
+        pub(crate) fn dying(&self) {
+            self.header.dying();
+        }
+
         /// Runs `f` with a shared raw pointer to the contents.
         #[track_caller]
         pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            self.header.check("UnsafeCell", "cell-read");
             if on() {
                 // Recorded first: a racing access makes loom panic inside.
-                record(self.id, Op::CellRead, None, None, None, Location::caller());
+                record(
+                    self.header.id,
+                    Op::CellRead,
+                    None,
+                    None,
+                    None,
+                    Location::caller(),
+                );
             }
+            let at = Location::caller();
+            let check = |p: *const T| {
+                // Again after the checker may have run another thread.
+                self.header.check_at("UnsafeCell", "cell-read", at);
+                f(p)
+            };
             #[cfg(loom)]
-            return self.inner.with(f);
+            return self.inner.with(check);
             #[cfg(all(shuttle, not(loom)))]
-            return f(self.inner.get());
+            return check(self.inner.get());
         }
 
         /// Runs `f` with an exclusive raw pointer to the contents.
         #[track_caller]
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
-            if !on() {
-                #[cfg(loom)]
-                return self.inner.with_mut(f);
-                #[cfg(all(shuttle, not(loom)))]
-                return f(self.inner.get());
-            }
+            self.header.check("UnsafeCell", "cell-write");
             let at = Location::caller();
-            let index = record(self.id, Op::CellWrite, None, None, None, at);
+            if !on() {
+                let check = |p: *mut T| {
+                    // Again after the checker may have run another thread.
+                    self.header.check_at("UnsafeCell", "cell-write", at);
+                    f(p)
+                };
+                #[cfg(loom)]
+                return self.inner.with_mut(check);
+                #[cfg(all(shuttle, not(loom)))]
+                return check(self.inner.get());
+            }
+            let index = record(self.header.id, Op::CellWrite, None, None, None, at);
             let g = |p: *mut T| {
+                self.header.check_at("UnsafeCell", "cell-write", at);
                 let r = f(p);
                 let value = cell_value::<T>(p);
                 if let Some(e) = state().events.get_mut(index) {

@@ -189,7 +189,13 @@ fn a_slot_lost_inside_an_operation_is_quarantined_and_holds_back_nothing_retired
             }
             pool.cleanup();
             // The lost thread's pin (active for ever) holds nothing back.
-            ok &= pool.stats().retired_waiting == 0;
+            let waiting = pool.stats().retired_waiting;
+            if waiting != 0 {
+                common::explain_call(&format!(
+                    "in the child, cleanup {round}: {waiting} retired batch(es) still wait for the lost thread's pin"
+                ));
+            }
+            ok &= waiting == 0;
         }
         pool.cleanup();
         pool.cleanup();

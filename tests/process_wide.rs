@@ -97,6 +97,7 @@ struct CleansOnClone(u32);
 
 impl Clone for CleansOnClone {
     fn clone(&self) -> Self {
+        common::explain_call("CleansOnClone::clone, about to call cleanup_all");
         cleanup_all();
         Self(self.0)
     }

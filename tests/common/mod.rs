@@ -6,6 +6,24 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// For `poolcheck explain` (verification/TOUR.md, the test lessons): when
+/// `VICTIM_POOL_EXPLAIN` is set, prints the calling thread's stack in the
+/// format of a panic report, headed `calls user code: {what}`, so that the
+/// lesson draws the calls that led to user code (or to a failed check)
+/// even when the test then ends without a panic there (a deadlock, a
+/// forked child that exits). Prints nothing otherwise.
+pub fn explain_call(what: &str) {
+    if std::env::var_os("VICTIM_POOL_EXPLAIN").is_none() {
+        return;
+    }
+    let thread = std::thread::current();
+    eprintln!(
+        "thread '{}' calls user code: {what}\nstack backtrace:\n{}",
+        thread.name().unwrap_or("<unnamed>"),
+        std::backtrace::Backtrace::force_capture()
+    );
+}
+
 /// Scales an iteration count down under Miri, which runs ~1000x slower.
 pub fn scaled(n: usize) -> usize {
     if cfg!(miri) {

@@ -16,6 +16,11 @@
 //!   `tests/differential.rs`), and a checker that finds a linearization of a
 //!   concurrent pool history and compares the quiescent states.
 //! - [`rng`]: a tiny deterministic generator for seeded scripts.
+//! - `quarantine` (loom and shuttle builds only): the global allocator of
+//!   the model-checking binaries, which delays every small free so that a
+//!   freed segment or chain keeps its contents for a while and the core's
+//!   use-after-free check (src/sync.rs, `trace`) reads the seal its `Drop`
+//!   left instead of a reused block.
 //!
 //! The checkers are plain sequential code: they run after the threads of a
 //! model have been joined, so they work the same under loom, shuttle, Miri
@@ -26,6 +31,8 @@ pub mod adversary;
 pub mod ledger;
 pub mod lin;
 pub mod pool_model;
+#[cfg(any(loom, shuttle))]
+mod quarantine;
 pub mod rng;
 
 /// A logical clock for invocation / response stamps.

@@ -211,8 +211,11 @@ fn chain_refill_then_grow() {
 /// The reclamation scheme: a consumer unlinks the drained first segment
 /// while another consumer may still be inside it and the producer, finding
 /// the chain empty, reclaims. Loom checks the atomics and the slot cells of
-/// the protocol; a freed segment itself is plain heap memory, which loom
-/// does not track, so use-after-free is Miri's job (tests/stress.rs).
+/// the protocol; a segment freed too early is caught by the facade's
+/// use-after-free check (src/sync.rs, `trace`: a freed segment's objects
+/// carry a broken seal) when the consumer touches it again, and Miri checks
+/// the same under real memory (tests/stress.rs,
+/// `chain_reclaim_under_contention`).
 #[test]
 fn chain_reclaim() {
     model("chain_reclaim", || {

@@ -390,3 +390,65 @@ fn run_kills_stages_that_overrun_the_budget() {
         "nothing can pass in 1s: {report}"
     );
 }
+
+/// `poolcheck explain` lists every mutant of the catalogue as drawn.
+#[test]
+fn explain_lists_every_lesson_as_drawn() {
+    let stdout = assert_prints(&["explain"], "Lessons");
+    assert!(!stdout.contains("not drawn"), "{stdout}");
+    for name in [
+        "free_unlinked_immediately",
+        "get_skips_victim",
+        "fork_pins_block",
+    ] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+}
+
+/// A saved trace with a free and a later access by another thread is drawn
+/// with the use after free marked, the checker's object number named, the
+/// source lines embedded and the DESIGN.md section linked by its anchor.
+#[test]
+fn explain_draws_a_use_after_free_from_a_saved_trace() {
+    let dir = scratch("uaf");
+    let trace = dir.join("uaf.trace");
+    let html = dir.join("uaf.html");
+    std::fs::write(
+        &trace,
+        "O\t0\tAtomicU64\tsrc/dequeue.rs:122\t0\n\
+         O\t1\tAtomicPtr\tsrc/chain.rs:57\t0\n\
+         E\t2\t1\tload\tAcquire\t0\t-\tsrc/chain.rs:260\n\
+         E\t0\t0\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
+         E\t0\t1\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
+         E\t2\t0\tuse-after-free\tload\t-\t-\tsrc/dequeue.rs:239\n\
+         P\tuse after free of object 0 (AtomicU64 created at src/dequeue.rs:122): load by thread 2 at src/dequeue.rs:239; freed by thread 0 at src/chain.rs:334\n",
+    )
+    .unwrap();
+    let stdout = assert_prints(
+        &[
+            "explain",
+            "free_unlinked_immediately",
+            "--trace",
+            trace.to_str().unwrap(),
+            "--html",
+            html.to_str().unwrap(),
+        ],
+        "USE AFTER FREE",
+    );
+    assert!(
+        stdout.contains("use after free of dequeue.head_tail"),
+        "{stdout}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("\"uaf\":true"),
+        "the access and the free are marked"
+    );
+    assert!(page.contains("DESIGN.md#4-poolchain-unbounded-and-freed-without-a-gc"));
+    // The source line of the access, embedded with 4 lines of context.
+    assert!(
+        page.contains("\"src/dequeue.rs:239\":[235,"),
+        "source context embedded"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -441,3 +441,61 @@ fn pool_adversarial_items() {
         assert!(report.items > 0, "{report:?}");
     });
 }
+
+/// The grace period of retired victim chains (DESIGN.md §6.2), as
+/// tests/stress.rs `victim_chain_grace_period` runs it under Miri: an owner
+/// fills its private slot and its shared chain and leaves, a cleanup turns
+/// its items into the victim generation, then a thief's Gets walk the
+/// victim chain while a second cleanup retires exactly that chain. A chain
+/// freed while the thief may still be inside it (the mutant
+/// `cleanup_frees_victim_early`) is caught by the facade's use-after-free
+/// check (src/sync.rs, `trace`) the moment the thief touches it again.
+#[test]
+fn victim_chain_grace_period() {
+    explore("victim_chain_grace_period", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().manual_cleanup().build());
+        let items = 4;
+        {
+            let (pool, ledger) = (pool.clone(), ledger.clone());
+            thread::spawn(move || {
+                for id in 0..items {
+                    pool.put(ledger.item(id));
+                }
+                victim_pool::release_thread_slot();
+            })
+            .join()
+            .unwrap();
+        }
+        pool.cleanup();
+        let thief = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                // Released even when a check panics in here: a slot lease
+                // left to the thread-local destructor would be dropped after
+                // shuttle has torn the execution down (an abort).
+                struct Release;
+                impl Drop for Release {
+                    fn drop(&mut self) {
+                        victim_pool::release_thread_slot();
+                    }
+                }
+                let _release = Release;
+                (0..2)
+                    .filter_map(|_| pool.try_get().map(|item| item.id()))
+                    .collect::<Vec<u64>>()
+            })
+        };
+        let cleaner = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.cleanup())
+        };
+        let got = thief.join().unwrap();
+        cleaner.join().unwrap();
+        let distinct: BTreeSet<u64> = got.iter().copied().collect();
+        assert_eq!(distinct.len(), got.len(), "an item was got twice: {got:?}");
+        let pool = Arc::try_unwrap(pool).unwrap_or_else(|_| panic!("threads joined"));
+        drop(pool);
+        ledger.assert_each_dropped_once(0..items);
+    });
+}

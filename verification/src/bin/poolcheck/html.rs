@@ -57,6 +57,13 @@ const opt = v => v === null || v === undefined ? '<span class="empty">·</span>'
 const list = a => a && a.length ? a.map(x => it(x)).join('') : '<span class="empty">—</span>';
 $('title').textContent = D.title;
 $('msg').textContent = 'saved failure: ' + D.message;
+if (D.lesson) {
+  const b = document.createElement('div');
+  b.className = 'diverge';
+  b.style.margin = '8px 12px 0';
+  b.innerHTML = '<b>&#10007; Lesson ' + esc(D.lesson.mutant) + ':</b> ' + esc(D.lesson.invariant) + '. Rule: <a href="' + esc(D.lesson.design) + '">DESIGN.md §' + esc(D.lesson.section) + '</a>. The step marked DIVERGENCE is where it breaks.';
+  document.querySelector('header').after(b);
+}
 $('meta').textContent = 'seed ' + D.seed + ' · saved from ' + (D.mutant ? 'mutant ' + D.mutant : 'the real core') + ' · replayed with ' + (D.built_as ? 'mutant ' + D.built_as : 'the real core') + ' · ' + D.reproduced;
 // One ring: a row of cells (filled = typ/occupied tag set, showing the
 // item id), H above the cell at head % cap, T above the one at tail % cap.

@@ -34,6 +34,8 @@ mod exec;
 #[cfg(not(any(loom, shuttle)))]
 mod explain;
 #[cfg(not(any(loom, shuttle)))]
+mod explain_test;
+#[cfg(not(any(loom, shuttle)))]
 mod fuzz;
 #[cfg(not(any(loom, shuttle)))]
 mod history;
@@ -272,9 +274,12 @@ poolcheck mutants --tier deep --budget 1h")]
         /// verification/mutants.txt). With one killed by loom or shuttle:
         /// builds it, runs that checker's test with the core's recorder on,
         /// and draws the failing execution (one column per thread; stale
-        /// loads and racing accesses highlighted; the broken invariant) in
-        /// the terminal and as a self-contained HTML page (default:
-        /// target/poolcheck/explain/NAME.html).
+        /// loads, racing accesses, frees and uses after free highlighted;
+        /// the broken invariant) in the terminal and as a self-contained
+        /// HTML page (default: target/poolcheck/explain/NAME.html). Killed
+        /// by the differential test: the shrunk diverging history, step by
+        /// step. Killed by a test: each panic of the failing run with the
+        /// calls that led to it. Exit 1 if the mutant survives.
         #[command(after_help = "Examples:\n  \
 poolcheck explain\n  \
 poolcheck explain push_publish_relaxed\n  \

@@ -173,6 +173,19 @@ struct Page<'a> {
     /// Shuttle: the replay command and what the replay printed.
     command: Option<String>,
     replay_excerpt: Vec<String>,
+    /// The lesson of the mutant the failure was saved from, if it has one
+    /// (`poolcheck explain`): the invariant, the DESIGN.md section and its
+    /// anchor.
+    lesson: Option<LessonInfo>,
+}
+
+/// The lesson named on a replay page.
+#[derive(Serialize)]
+struct LessonInfo {
+    mutant: String,
+    invariant: String,
+    section: String,
+    design: String,
 }
 
 /// `poolcheck replay`. Returns the path of the HTML page.
@@ -204,6 +217,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     }
     let mut command = None;
     let mut replay_excerpt = Vec::new();
+    // A shuttle failure's page: the explain renderer's, when the replay
+    // wrote a trace.
+    let mut drawn: Option<String> = None;
     let (trace, reproduced) = match failure.kind {
         Kind::Shuttle => {
             let case = failure.shuttle.as_ref().ok_or("no shuttle case")?;
@@ -222,8 +238,45 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             print!("{out}");
             out.clear();
             let ctx = crate::cli::ctx(false, true)?;
-            let (failed, excerpt, log) =
-                shuttle_fuzz::replay(&ctx.root, &ctx.out, case, &indicatif::ProgressBar::hidden());
+            let trace_dir = ctx.out.join("shuttle-fuzz");
+            std::fs::create_dir_all(&trace_dir)
+                .map_err(|e| format!("cannot create {}: {e}", trace_dir.display()))?;
+            let trace_file = trace_dir
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", trace_dir.display()))?
+                .join("replay.trace");
+            let (failed, excerpt, log) = shuttle_fuzz::replay(
+                &ctx.root,
+                &ctx.out,
+                case,
+                &trace_file,
+                &indicatif::ProgressBar::hidden(),
+            );
+            // The failing execution, drawn as `poolcheck explain` draws a
+            // lesson (one lane per thread, every shared-memory event).
+            if failed {
+                if let Ok(text) = std::fs::read_to_string(&trace_file) {
+                    let trace = crate::explain::parse(&text, &ctx.root)?;
+                    let m = crate::mutants::Mutant {
+                        name: failure
+                            .mutant
+                            .clone()
+                            .unwrap_or_else(|| "the real core".to_string()),
+                        tool: "shuttle".to_string(),
+                        test: case.test.clone(),
+                        rule: failure.message.clone(),
+                    };
+                    let lesson = failure.mutant.as_deref().and_then(crate::explain::lesson);
+                    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                    let _ = writeln!(
+                        out,
+                        "  the failing execution (trace {}):",
+                        trace_file.display()
+                    );
+                    out.push_str(&crate::explain::terminal(&trace, lesson, &m.rule, color));
+                    drawn = Some(crate::explain::html(&trace, &m, lesson, &ctx.root));
+                }
+            }
             for l in &excerpt {
                 let _ = writeln!(out, "    {l}");
             }
@@ -343,6 +396,24 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     let _ = writeln!(out, "  {reproduced}");
     print!("{out}");
 
+    let lesson = failure
+        .mutant
+        .as_deref()
+        .and_then(crate::explain::lesson)
+        .map(|l| LessonInfo {
+            mutant: l.mutant.to_string(),
+            invariant: l.invariant.to_string(),
+            section: l.section.to_string(),
+            design: crate::cli::ctx(false, true)
+                .map(|c| crate::explain::design_link(&c.root, l.section))
+                .unwrap_or_default(),
+        });
+    if let Some(l) = &lesson {
+        println!(
+            "  \u{2717} broken: {} (DESIGN.md \u{a7}{})",
+            l.invariant, l.section
+        );
+    }
     let page = Page {
         title: format!("poolcheck replay: {}", path.display()),
         file: path.display().to_string(),
@@ -358,12 +429,13 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         shuttle: failure.shuttle.as_ref(),
         command,
         replay_excerpt,
+        lesson,
     };
     let json = serde_json::to_string(&page)
         .map_err(|e| e.to_string())?
         .replace("</", "<\\/");
     let html_path = html.unwrap_or_else(|| path.with_extension("html"));
-    let page = crate::html::PAGE.replace("/*DATA*/null", &json);
+    let page = drawn.unwrap_or_else(|| crate::html::PAGE.replace("/*DATA*/null", &json));
     std::fs::write(&html_path, page)
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     println!("  HTML: {}", html_path.display());

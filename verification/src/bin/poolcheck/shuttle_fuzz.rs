@@ -229,12 +229,15 @@ pub fn fuzz(
 }
 
 /// Re-runs a saved shuttle failure: its schedule under `SHUTTLE_REPLAY`
-/// (deterministic for the same build). Returns whether it failed again and
-/// the run's lines of interest.
+/// (deterministic for the same build), with the core's recorder writing
+/// the failing execution to `trace` (`VICTIM_POOL_TRACE`; the recorder adds
+/// no scheduling point, so the schedule is the one that was found).
+/// Returns whether it failed again and the run's lines of interest.
 pub fn replay(
     root: &Path,
     out: &Path,
     case: &ShuttleCase,
+    trace: &Path,
     bar: &ProgressBar,
 ) -> (bool, Vec<String>, PathBuf) {
     let target = out.join("shuttle-fuzz");
@@ -242,6 +245,8 @@ pub fn replay(
     if let Some(s) = &case.schedule {
         cmd.env("SHUTTLE_REPLAY", s);
     }
+    let _ = std::fs::remove_file(trace);
+    cmd.env("VICTIM_POOL_TRACE", trace);
     cmd.args([
         "--",
         "--exact",
