@@ -36,6 +36,10 @@ case $tier in
   *)     asan_quick=;  asan_fuzz=60s; miri_adv=0..8; miri_adv_tests=adversarial ;;
 esac
 base="${VERIFY_TARGET_DIR:-target/verification}"
+# Release builds with line tables, everywhere in the tier: backtraces name
+# lines, and `poolcheck explain` (which needs them to name the line that
+# freed an object) reuses the loom and shuttle builds' dependencies.
+export CARGO_PROFILE_RELEASE_DEBUG=line-tables-only
 section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
 
 section "checkers' own tests + sequential differential (lock-free = reference = model)"
@@ -72,7 +76,7 @@ for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead 
               "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS" \
               "free_unlinked_immediately|use after free of seg0"; do
   name=${lesson%%|*}; rule=${lesson#*|}
-  POOLCHECK_TARGET_DIR=$base/poolcheck CARGO_TARGET_DIR=$base/std \
+  POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3
   page=$base/poolcheck/explain/$name.html
   grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" \

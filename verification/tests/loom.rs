@@ -324,6 +324,47 @@ fn pool_put_get_steal_with_cleanup() {
     });
 }
 
+/// A pool's chain keeps the segments it unlinks until the chain itself is
+/// retired (DESIGN.md §4.1), since its thieves announce nothing: the owner
+/// overflows its private slot past the chain's first segment (2 slots under
+/// loom) and takes everything back — its last `pop_head` unlinks the
+/// drained first segment and reclaims — while a thief steals at the tail.
+/// The mutant `pooled_chain_frees_unlinked` frees the segment there, under
+/// the thief (a use after free, which the facade reports).
+#[test]
+fn pooled_chain_keeps_unlinked_segments() {
+    model("pooled_chain_keeps_unlinked_segments", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                for id in 0..4 {
+                    pool.put(ledger.item(id));
+                }
+                while let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                victim_pool::release_thread_slot();
+            })
+        };
+        let thief = {
+            let (pool, got) = (pool.clone(), got.clone());
+            thread::spawn(move || {
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                victim_pool::release_thread_slot();
+            })
+        };
+        owner.join().unwrap();
+        thief.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 4);
+    });
+}
+
 /// The owner puts, gets and puts again while this thread runs two cleanups.
 fn private_vs_cleanup() {
     let ledger = Ledger::new();

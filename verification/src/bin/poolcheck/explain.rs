@@ -765,6 +765,16 @@ pub fn draw(ctx: &Ctx, m: &Mutant, trace: &Trace, html_out: &Path) -> Result<i32
     Ok(0)
 }
 
+/// Where the checker's build of a lesson goes: `$POOLCHECK_CHECKER_TARGET_DIR/<tool>`
+/// when set (the verification tier points it at its own loom and shuttle
+/// dirs, built with the same line tables, so their dependencies are
+/// reused), else beside the lesson's files.
+fn checker_target_dir(dir: &Path, tool: &str) -> PathBuf {
+    std::env::var_os("POOLCHECK_CHECKER_TARGET_DIR")
+        .map_or_else(|| dir.to_path_buf(), PathBuf::from)
+        .join(tool)
+}
+
 /// `poolcheck explain MUTANT`.
 pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, String> {
     let all = catalogue(&ctx.root)?;
@@ -809,7 +819,7 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
         ])
         .arg(&m.tool)
         .args(["--", "--exact", &m.test])
-        .env("CARGO_TARGET_DIR", dir.join(&m.tool))
+        .env("CARGO_TARGET_DIR", checker_target_dir(&dir, &m.tool))
         .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
         .env("RUSTFLAGS", format!("--cfg {}", m.tool))
         .env("VICTIM_POOL_TRACE", &trace_file)
