@@ -35,7 +35,7 @@
 //! fence on a line the producer's `reclaim` reads. A pool does not need it:
 //! its consumers only touch a chain while pinned, and it frees a chain only
 //! after a grace period of those pins (DESIGN.md §6.2). So a
-//! [`PooledChain`] (`KEEP_UNLINKED = true`) has consumers that announce
+//! `PooledChain` (`KEEP_UNLINKED = true`) has consumers that announce
 //! nothing and a producer that frees no segment: unlinked segments stay
 //! allocated until the whole chain is dropped, which the pool does only once
 //! no pinned operation can hold it. The price is memory: a chain allocates a
@@ -96,7 +96,7 @@ impl<T> Carrier<T> for Option<T> {
 
 /// The shared state of a chain; used through [`Producer`] / [`Stealer`], or
 /// directly by the pool (which plays the producer role per thread, as a
-/// [`PooledChain`]).
+/// `PooledChain`).
 ///
 /// `KEEP_UNLINKED` chooses the reclamation (module docs): `false`, the
 /// chain frees unlinked segments itself; `true`, it keeps them until it is

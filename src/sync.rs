@@ -160,6 +160,10 @@ mod membarrier {
     use std::sync::atomic::{AtomicU8, Ordering};
     use std::sync::Once;
 
+    /// Set (to anything but `0`) when the first pool is built, makes the
+    /// process use the fallback fence pair instead of `membarrier`.
+    const NO_MEMBARRIER_ENV: &str = "VICTIM_POOL_NO_MEMBARRIER";
+
     // From <linux/membarrier.h>.
     const CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
     const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
@@ -192,7 +196,7 @@ mod membarrier {
     pub(crate) fn init() {
         INIT.call_once(|| {
             // Opt-out for measuring or testing the fallback fence pair.
-            let opted_out = std::env::var_os(super::NO_MEMBARRIER_ENV).is_some_and(|v| v != "0");
+            let opted_out = std::env::var_os(NO_MEMBARRIER_ENV).is_some_and(|v| v != "0");
             let state = if !opted_out && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
                 AVAILABLE
             } else {
@@ -226,10 +230,6 @@ mod membarrier {
         )
     }
 }
-
-/// Set (to anything but `0`) when the first pool is built, makes the process
-/// use the fallback fence pair instead of `membarrier`.
-pub(crate) const NO_MEMBARRIER_ENV: &str = "VICTIM_POOL_NO_MEMBARRIER";
 
 /// Prepares the asymmetric fences; called by every pool constructor.
 pub(crate) fn init_fences() {
