@@ -287,6 +287,18 @@ fn finish_pool(pool: Arc<Pool<Tracked>>, ledger: &Arc<Ledger>, got: Vec<u64>, cr
     ledger.assert_each_dropped_once(0..created);
 }
 
+/// A thread that tries one Get (a steal, when its own slot is empty) and
+/// records what it got.
+fn spawn_thief(pool: &Arc<Pool<Tracked>>, got: &Arc<Mutex<Vec<u64>>>) -> thread::JoinHandle<()> {
+    let (pool, got) = (pool.clone(), got.clone());
+    thread::spawn(move || {
+        if let Some(item) = pool.try_get() {
+            got.lock().unwrap().push(item.id());
+        }
+        victim_pool::release_thread_slot();
+    })
+}
+
 /// Two owners put and get (one overflows into its shared chain, the other
 /// steals it) while a third thread runs `cleanup`: the Dekker handshake on
 /// `pin` / `claim`, the chain swap and the grace period.
@@ -307,15 +319,7 @@ fn pool_put_get_steal_with_cleanup() {
                 victim_pool::release_thread_slot();
             })
         };
-        let thief = {
-            let (pool, got) = (pool.clone(), got.clone());
-            thread::spawn(move || {
-                if let Some(item) = pool.try_get() {
-                    got.lock().unwrap().push(item.id());
-                }
-                victim_pool::release_thread_slot();
-            })
-        };
+        let thief = spawn_thief(&pool, &got);
         pool.cleanup();
         owner.join().unwrap();
         thief.join().unwrap();
@@ -349,15 +353,7 @@ fn pooled_chain_keeps_unlinked_segments() {
                 victim_pool::release_thread_slot();
             })
         };
-        let thief = {
-            let (pool, got) = (pool.clone(), got.clone());
-            thread::spawn(move || {
-                if let Some(item) = pool.try_get() {
-                    got.lock().unwrap().push(item.id());
-                }
-                victim_pool::release_thread_slot();
-            })
-        };
+        let thief = spawn_thief(&pool, &got);
         owner.join().unwrap();
         thief.join().unwrap();
         let got = got.lock().unwrap().clone();
