@@ -338,6 +338,18 @@ def memory_tables(memory, lines):
     lines.append("")
 
 
+def format_axes(ax, title, fontsize):
+    """Title, log-log axes over the thread counts, labels and grid."""
+    ax.set_title(title, fontsize=fontsize)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(THREADS)
+    ax.set_xticklabels([str(t) for t in THREADS])
+    ax.set_yscale("log")
+    ax.set_xlabel("threads (2 cores)")
+    ax.set_ylabel("ns/op (wall / iterations)")
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def plot(shapes, path_base):
     try:
         import matplotlib
@@ -368,14 +380,7 @@ def plot(shapes, path_base):
                 if pool == BOUND:
                     style.update(color="grey", linestyle=":", linewidth=2.5)
                 ax.plot(ts, [rows[pool][t] for t in ts], **style)
-            ax.set_title(f"{go_name} · {item}\n{desc}", fontsize=10)
-            ax.set_xscale("log", base=2)
-            ax.set_xticks(THREADS)
-            ax.set_xticklabels([str(t) for t in THREADS])
-            ax.set_yscale("log")
-            ax.set_xlabel("threads (2 cores)")
-            ax.set_ylabel("ns/op (wall / iterations)")
-            ax.grid(True, which="both", alpha=0.3)
+            format_axes(ax, f"{go_name} · {item}\n{desc}", 10)
     handles, labels = [], []
     for ax in axes.flat:
         for h, l in zip(*ax.get_legend_handles_labels()):
@@ -425,14 +430,7 @@ def plot_shapes(shapes, path_base):
                 ts = [t for t in THREADS if t in rows]
                 width = 2.5 if pool in OURS else 1.8
                 ax.plot(ts, [rows[t] for t in ts], color=color, linewidth=width, markersize=6, **istyle)
-        ax.set_title(f"{go_name}\n{desc}", fontsize=11)
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(THREADS)
-        ax.set_xticklabels([str(t) for t in THREADS])
-        ax.set_yscale("log")
-        ax.set_xlabel("threads (2 cores)")
-        ax.set_ylabel("ns/op (wall / iterations)")
-        ax.grid(True, which="both", alpha=0.3)
+        format_axes(ax, f"{go_name}\n{desc}", 11)
     pool_handles = [Line2D([], [], color=c, linewidth=3) for c in POOL_COLORS.values()]
     item_handles = [Line2D([], [], color="dimgrey", linewidth=1.8, **st) for st in ITEM_STYLES.values()]
     fig.legend(
