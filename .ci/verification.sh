@@ -114,6 +114,12 @@ section "AddressSanitizer: stress${asan_quick:+ (1/10 size)} + fault injection, 
 VERIFY_QUICK=$asan_quick RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$base/asan \
   cargo +nightly test --target x86_64-unknown-linux-gnu -p victim-pool-verification --release \
   --no-fail-fast --test stress --test faults
+# The core's fork and process-wide tests: a child that uses freed memory
+# (a slot wrongly counted lost) or a drop worker's hostile payloads.
+asan_core() { RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$base/asan \
+  cargo +nightly test --target x86_64-unknown-linux-gnu -p victim-pool --release "$@"; }
+asan_core --test fork -- a_handle_kept_past_release_thread_slot
+asan_core --test process_wide
 POOLCHECK_ADVERSARIAL=only RUSTFLAGS="-Zsanitizer=address" CARGO_TARGET_DIR=$base/asan \
   cargo +nightly run --target x86_64-unknown-linux-gnu -p victim-pool-verification --release \
   --bin poolcheck -- fuzz --budget "$asan_fuzz" --threads 2 --no-progress --stop-on-failure \

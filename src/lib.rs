@@ -6,31 +6,31 @@
 #[cfg(not(target_has_atomic = "64"))]
 compile_error!("victim-pool needs 64-bit atomics (`AtomicU64`), which this target does not have");
 
-mod auto_cleanup;
 pub mod chain;
 mod chaos;
 pub mod dequeue;
 #[cfg(feature = "fault-injection")]
 pub mod fault_injection;
-mod fork;
 mod pool;
+mod process;
 mod slot_marks;
 mod stats;
-#[cfg(not(any(loom, shuttle)))]
-mod sweeper;
 mod sync;
 mod thread_id;
 
-pub use auto_cleanup::DEFAULT_INTERVAL as DEFAULT_CLEANUP_INTERVAL;
 pub use pool::{
     cleanup_all, release_thread_slot, Guard, LocalHandle, OwnedPoolGuard, Pool, PoolBuilder,
     PoolGuard, Released,
 };
 #[doc(hidden)]
 pub use pool::{PoolSnapshot, SlotSnapshot, MAX_SIMULATED_SLOT};
-pub use stats::PoolStats;
 #[cfg(not(any(loom, shuttle)))]
-pub use sweeper::Sweeper;
+pub use process::cleanup_thread::Sweeper;
+pub use process::cleanup_thread::{
+    automatic_cleanup, set_automatic_cleanup, AUTOMATIC_CLEANUP_ENV,
+    DEFAULT_INTERVAL as DEFAULT_CLEANUP_INTERVAL,
+};
+pub use stats::PoolStats;
 pub use sync::{fence_mode, FenceMode};
 
 /// The design document, rendered into the API docs.

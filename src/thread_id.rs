@@ -28,6 +28,12 @@ pub(crate) struct IdAllocator {
     next: usize,
     /// Returned ids, smallest first.
     free: BinaryHeap<Reverse<usize>>,
+    /// Per id below `next`, the thread that leased it last (its
+    /// [`holder_token`]): a `fork` child keeps the ids its one thread holds,
+    /// however many (a `LocalHandle` keeps an id past
+    /// `release_thread_slot`).
+    #[cfg(all(unix, not(any(loom, shuttle, miri))))]
+    holders: Vec<usize>,
 }
 
 impl IdAllocator {
@@ -35,19 +41,47 @@ impl IdAllocator {
         Self {
             next: 0,
             free: BinaryHeap::new(),
+            #[cfg(all(unix, not(any(loom, shuttle, miri))))]
+            holders: Vec::new(),
         }
     }
 
     fn allocate(&mut self) -> usize {
-        match self.free.pop() {
+        let id = match self.free.pop() {
             Some(Reverse(id)) => id,
             None => {
                 let id = self.next;
                 self.next += 1;
                 id
             }
+        };
+        #[cfg(all(unix, not(any(loom, shuttle, miri))))]
+        {
+            if self.holders.len() <= id {
+                self.holders.resize(id + 1, 0);
+            }
+            self.holders[id] = holder_token();
         }
+        id
     }
+
+    /// The ids leased now (not free), in order.
+    #[cfg(all(unix, not(any(loom, shuttle, miri))))]
+    fn leased(&self) -> impl Iterator<Item = usize> + '_ {
+        let free: std::collections::HashSet<usize> = self.free.iter().map(|id| id.0).collect();
+        (0..self.next).filter(move |id| !free.contains(id))
+    }
+}
+
+/// Identifies the calling thread among the live threads of the process,
+/// and survives `fork` in the forking thread (`pthread_self`). A thread
+/// that has exited may share its token with a later one: the allocator
+/// then counts that thread's leftover ids as the later thread's, which
+/// can only keep memory after a fork, never free it early.
+#[cfg(all(unix, not(any(loom, shuttle, miri))))]
+fn holder_token() -> usize {
+    // SAFETY: `pthread_self` has no preconditions and touches no memory.
+    unsafe { libc::pthread_self() as usize }
 }
 
 global! {
@@ -101,16 +135,29 @@ pub(crate) fn lock_allocator() -> crate::sync::MutexGuard<'static, IdAllocator> 
 }
 
 /// The ids leased at this moment by threads other than the calling one
-/// (sorted). In a fork's child handler: the ids of the threads that did not
-/// survive the fork. They are never returned to the allocator (their
+/// (sorted): its current id and every id it keeps through a `LocalHandle`
+/// are left out. In a fork's child handler: the ids of the threads that did
+/// not survive the fork. They are never returned to the allocator (their
 /// threads never exit here), so they are never leased again.
 #[cfg(all(unix, not(any(loom, shuttle, miri))))]
-pub(crate) fn leased_by_other_threads(allocator: &IdAllocator) -> Vec<usize> {
-    let own = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
-    let free: std::collections::HashSet<usize> = allocator.free.iter().map(|id| id.0).collect();
-    (0..allocator.next)
-        .filter(|id| *id != own && !free.contains(id))
+pub(crate) fn held_by_other_threads(allocator: &IdAllocator) -> Vec<usize> {
+    let own = holder_token();
+    allocator
+        .leased()
+        .filter(|&id| allocator.holders[id] != own)
         .collect()
+}
+
+/// MUTANT (verification/) `fork_loses_handle_ids`: every leased id but the
+/// calling thread's current one, as the old child handler computed it.
+#[cfg(all(
+    unix,
+    not(any(loom, shuttle, miri)),
+    victim_pool_mutant = "fork_loses_handle_ids"
+))]
+pub(crate) fn leased_except_current(allocator: &IdAllocator) -> Vec<usize> {
+    let own = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
+    allocator.leased().filter(|&id| id != own).collect()
 }
 
 /// Drops this thread's lease now instead of at thread exit.
@@ -184,6 +231,42 @@ pub(crate) fn current_lease() -> Lease {
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
     use super::*;
+
+    /// The ids a `fork` child would count as lost leave out every id the
+    /// forking thread holds: its current one and one kept by a handle past
+    /// `release_current` (a `LocalHandle` does that). Another live
+    /// thread's id is in.
+    #[cfg(all(unix, not(miri)))]
+    #[test]
+    fn ids_kept_past_release_stay_the_calling_threads_own() {
+        let kept = match current_lease() {
+            Lease::Registered(lease) => lease,
+            Lease::Temporary(_) => unreachable!("not in thread-local teardown"),
+        };
+        release_current();
+        let current = current_lease().id();
+        assert_ne!(current, kept.id);
+        let (leased, leased_rx) = std::sync::mpsc::channel();
+        let (finish, finish_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            leased.send(current_lease().id()).unwrap();
+            finish_rx.recv().unwrap();
+        });
+        let others_id = leased_rx.recv().unwrap();
+        #[cfg(not(victim_pool_mutant = "fork_loses_handle_ids"))]
+        let lost = held_by_other_threads(&lock(&ALLOCATOR));
+        #[cfg(victim_pool_mutant = "fork_loses_handle_ids")]
+        let lost = leased_except_current(&lock(&ALLOCATOR));
+        finish.send(()).unwrap();
+        other.join().unwrap();
+        assert!(
+            !lost.contains(&kept.id),
+            "id {} is kept by this thread, yet counted lost: {lost:?}",
+            kept.id
+        );
+        assert!(!lost.contains(&current), "{lost:?}");
+        assert!(lost.contains(&others_id), "{lost:?}");
+    }
 
     #[test]
     fn ids_are_reused_smallest_first() {

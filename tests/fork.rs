@@ -28,6 +28,11 @@ fn serial() -> MutexGuard<'static, ()> {
 /// false, 2 if it panics, killed by SIGALRM if it hangs for 20 s) and never
 /// returns. The parent gets the child's wait status.
 fn fork_and_check(child: impl FnOnce() -> bool) -> i32 {
+    fork_with_alarm(20, child)
+}
+
+/// [`fork_and_check`] with the child's time limit in seconds.
+fn fork_with_alarm(seconds: u32, child: impl FnOnce() -> bool) -> i32 {
     // SAFETY: `fork` has no memory-safety preconditions; the child only
     // runs `child` and leaves with `_exit`, never returning into the test
     // harness.
@@ -36,7 +41,7 @@ fn fork_and_check(child: impl FnOnce() -> bool) -> i32 {
     if pid == 0 {
         // SAFETY: `alarm` and `_exit` are async-signal-safe and touch no
         // memory of ours.
-        unsafe { libc::alarm(20) };
+        unsafe { libc::alarm(seconds) };
         let code = match catch_unwind(AssertUnwindSafe(child)) {
             Ok(true) => 0,
             Ok(false) => 1,
@@ -161,6 +166,146 @@ fn forks_while_other_threads_use_and_clean_pools_never_deadlock_the_child() {
         worker.join().unwrap();
     }
     assert!(failures.is_empty(), "children failed: {failures:x?}");
+}
+
+/// A thread that runs `op` in a loop until the returned guard is dropped
+/// (then joined).
+fn looping(op: impl Fn() + Send + 'static) -> impl Drop {
+    struct Stop(Arc<AtomicBool>, Option<thread::JoinHandle<()>>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            if let Some(thread) = self.1.take() {
+                thread.join().unwrap();
+            }
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = stop.clone();
+    let (started, is_started) = mpsc::channel();
+    let thread = thread::spawn(move || {
+        op();
+        started.send(()).unwrap();
+        while !stopped.load(Ordering::Relaxed) {
+            op();
+        }
+    });
+    is_started.recv().unwrap();
+    Stop(stop, Some(thread))
+}
+
+/// A `LocalHandle` keeps its slot past `release_thread_slot`, and the
+/// thread's next operation leases a second one: in a child, both are the
+/// forking thread's, so grace periods wait for the handle's operations (the
+/// old child handler counted the handle's slot as lost, and a cleanup in
+/// the child freed chains the handle was stealing from: a use after free).
+#[test]
+fn a_handle_kept_past_release_thread_slot_stays_the_forking_threads_in_the_child() {
+    let _serial = serial();
+    let pool = Pool::builder()
+        .manual_cleanup()
+        .new_fn(|| vec![0u8; 32])
+        .build();
+    let handle = pool.local();
+    victim_pool::release_thread_slot();
+    pool.put(pool.get());
+    assert_ne!(pool.local().slot(), handle.slot());
+    for _ in 0..4 {
+        let status = fork_and_check(|| {
+            let pool = &pool;
+            let done = AtomicBool::new(false);
+            let done = &done;
+            thread::scope(|scope| {
+                // Fills its own chain and cleans, so chains are retired and
+                // freed all the time...
+                scope.spawn(move || {
+                    for _ in 0..common::scaled(3_000) {
+                        let items: Vec<_> = (0..24).map(|_| pool.get()).collect();
+                        items.into_iter().for_each(|item| pool.put(item));
+                        pool.cleanup();
+                    }
+                    done.store(true, Ordering::Relaxed);
+                });
+                // ...while the handle steals from them.
+                let mut stolen = 0u64;
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(item) = handle.try_get() {
+                        stolen += item.len() as u64;
+                    }
+                }
+                stolen > 0
+            })
+        });
+        assert!(exited_ok(status), "child failed: wait status {status:#x}");
+    }
+}
+
+/// `stats` takes no lock a fork could copy held into the child (the old
+/// one locked the pool's cleanup state outside the fork gate: a fork while
+/// another thread was inside `stats` left the child's first `cleanup` or
+/// `stats` of that pool waiting for ever).
+#[test]
+fn stats_in_flight_at_a_fork_leave_the_child_no_lock_held() {
+    let _serial = serial();
+    let pool = Arc::new(Pool::builder().manual_cleanup().new_fn(|| 1u64).build());
+    pool.put(pool.get());
+    let reader = {
+        let pool = pool.clone();
+        looping(move || {
+            std::hint::black_box(pool.stats());
+        })
+    };
+    let mut failures = Vec::new();
+    for _ in 0..common::scaled(200).max(40) {
+        let status = fork_with_alarm(10, || {
+            pool.cleanup();
+            pool.stats().cleanups >= 1
+        });
+        if !exited_ok(status) {
+            failures.push(status);
+            break;
+        }
+    }
+    drop(reader);
+    assert!(
+        failures.is_empty(),
+        "children failed or hung: {failures:x?}"
+    );
+}
+
+/// A sweep (`cleanup_all` or the cleanup thread) holds a pool only under
+/// the fork gate, so a child never inherits a reference that no thread
+/// gives back (the old sweep took the pool before the gate: a fork in
+/// between left `Pool::drop` in the child waiting for ever).
+#[test]
+fn a_sweep_in_flight_at_a_fork_leaves_the_child_free_to_drop_its_pools() {
+    let _serial = serial();
+    let mut pools: Option<Vec<Pool<u64>>> = Some(
+        (0..16)
+            .map(|_| Pool::builder().manual_cleanup().build())
+            .collect(),
+    );
+    let sweeper = looping(victim_pool::cleanup_all);
+    let mut failures = Vec::new();
+    for round in 0..100u64 {
+        for pool in pools.iter().flatten() {
+            pool.put(round);
+        }
+        // The child drops its copy of the pools; the parent keeps its own.
+        let status = fork_with_alarm(10, || {
+            drop(pools.take());
+            true
+        });
+        if !exited_ok(status) {
+            failures.push(status);
+            break;
+        }
+    }
+    drop(sweeper);
+    assert!(
+        failures.is_empty(),
+        "children failed or hung: {failures:x?}"
+    );
 }
 
 #[cfg(feature = "fault-injection")]

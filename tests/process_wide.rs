@@ -137,3 +137,135 @@ fn a_clone_that_cleans_every_pool_does_not_deadlock_the_snapshot() {
     assert_eq!(held, 2);
     assert!(deferred >= 1, "the deferred cleanups ran: {deferred}");
 }
+
+/// Blocks in `drop` until its gate opens.
+struct Blocks {
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        let (open, opened) = &*self.gate;
+        let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
+        while !*open {
+            open = opened.wait(open).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Waits (up to a generous bound: a liveness check, not a timing one)
+/// until `done` holds.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[cfg(not(miri))]
+#[test]
+fn a_blocking_drop_in_one_pool_keeps_every_other_pool_on_schedule() {
+    let _serial = serial();
+    let gate = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+    let blocked = Pool::builder()
+        .cleanup_interval(Duration::from_millis(2))
+        .build();
+    blocked.put(Blocks { gate: gate.clone() });
+    // Two cleanups release the item; its drop blocks (on a worker).
+    eventually("the blocking item is released", || {
+        blocked.stats().cleanup_drops == 1
+    });
+    // Another pool is still cleaned on schedule, its items dropped.
+    let ledger = DropLedger::new(4);
+    let other = Pool::builder()
+        .cleanup_interval(Duration::from_millis(2))
+        .build();
+    for id in 0..4 {
+        other.put(ledger.item(id));
+    }
+    let before = other.stats().cleanups;
+    eventually("another pool's items are dropped", || {
+        ledger.total_drops() == 4
+    });
+    assert!(other.stats().cleanups >= before + 2);
+    let (open, opened) = &*gate;
+    *open.lock().unwrap() = true;
+    opened.notify_all();
+    ledger.assert_each_dropped_once();
+}
+
+/// A panic payload whose own drop panics.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("a panic payload's hostile drop");
+    }
+}
+
+/// Panics in `drop` with a [`PanicsWhenDropped`] payload.
+struct PanicsWithHostilePayload;
+
+impl Drop for PanicsWithHostilePayload {
+    fn drop(&mut self) {
+        std::panic::panic_any(PanicsWhenDropped);
+    }
+}
+
+// Under Miri no pool is cleaned by interval (no background thread but a
+// `Sweeper`'s), so the interval tests run in the other builds only.
+#[cfg(not(miri))]
+#[test]
+fn a_panicking_panic_payload_stops_no_cleanup() {
+    let _serial = serial();
+    let hostile = Pool::builder()
+        .cleanup_interval(Duration::from_millis(2))
+        .build();
+    hostile.put(PanicsWithHostilePayload);
+    eventually("the hostile drop ran", || {
+        hostile.stats().cleanup_panics == 1
+    });
+    let ledger = DropLedger::new(4);
+    let calm = Pool::builder()
+        .cleanup_interval(Duration::from_millis(2))
+        .build();
+    calm.put(ledger.item(0));
+    eventually("the next pool's item is dropped", || ledger.drops(0) == 1);
+}
+
+#[test]
+fn a_panicking_panic_payload_stops_no_sweeper() {
+    let _serial = serial();
+    let ledger = DropLedger::new(3);
+    let hostile = Pool::builder().manual_cleanup().build();
+    let calm = Pool::builder().manual_cleanup().build();
+    hostile.put(PanicsWithHostilePayload);
+    let sweeper = Sweeper::spawn(Duration::from_millis(2));
+    eventually("the sweeper counted the panic", || sweeper.panics() == 1);
+    for id in 0..3 {
+        calm.put(ledger.item(id));
+    }
+    eventually("the sweeper's later rounds drop items", || {
+        (0..3).all(|id| ledger.drops(id) == 1)
+    });
+    drop(sweeper);
+    ledger.assert_each_dropped_once();
+}
+
+#[cfg(not(miri))]
+#[test]
+fn automatic_cleanup_turns_off_and_on_for_the_whole_process() {
+    let _serial = serial();
+    victim_pool::set_automatic_cleanup(false);
+    assert!(!victim_pool::automatic_cleanup());
+    let ledger = DropLedger::new(1);
+    let pool = Pool::builder()
+        .cleanup_interval(Duration::from_millis(1))
+        .build();
+    pool.put(ledger.item(0));
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(pool.stats().cleanups, 0, "cleaned while turned off");
+    victim_pool::set_automatic_cleanup(true);
+    eventually("cleaned once turned on again", || ledger.drops(0) == 1);
+}

@@ -10,9 +10,9 @@ use std::panic::catch_unwind;
 use super::shared::PoolShared;
 use super::slot::{CriticalSection, Leftovers, Local, ACTIVE, CLAIMED, ONE_CLEANUP};
 use crate::chain::PooledChain;
-use crate::fork;
+use crate::process::fork::{self, Gate};
 use crate::slot_marks::Mark;
-use crate::sync::{heavy_fence, lock, Ordering};
+use crate::sync::{heavy_fence, lock, MutexGuard, Ordering};
 
 /// Cleanup's state, under the pool's cleanup mutex.
 pub(super) struct CleanupState<T> {
@@ -181,13 +181,24 @@ impl<T> fmt::Debug for Released<T> {
 }
 
 impl<T> PoolShared<T> {
+    /// Locks this pool's cleanup state. Only under the fork gate (the
+    /// `gate` argument proves it is held): a fork waits for the lock's
+    /// holder, so no child inherits it held.
+    fn lock_state<'a>(&'a self, _gate: &'a Gate) -> MutexGuard<'a, CleanupState<T>> {
+        lock(&self.cleanup_state)
+    }
+
     /// Go's poolCleanup for this pool: primary → victim, old victim
     /// released. Runs no user code: what it releases is handed back.
     pub(super) fn cleanup(&self) -> Released<T> {
-        // Held across the protocol (not the drops): a `fork` waits for it,
-        // so a child never starts with a cleanup half done.
-        let _no_fork = fork::cleanup_gate();
-        let mut state = lock(&self.cleanup_state);
+        self.cleanup_gated(&fork::gate())
+    }
+
+    /// [`cleanup`](Self::cleanup) for a caller that holds the fork gate
+    /// (across the protocol, not the drops: a `fork` waits for it, so a
+    /// child never starts with a cleanup half done).
+    pub(super) fn cleanup_gated(&self, gate: &Gate) -> Released<T> {
+        let mut state = self.lock_state(gate);
         if state.frozen {
             state.deferred += 1;
             return Released::nothing();
@@ -339,6 +350,8 @@ impl<T> PoolShared<T> {
                 chain.drain_into(&mut released);
             }
         }
+        self.retired_waiting
+            .store(state.waiting(), Ordering::Relaxed);
         drop(_critical);
         drop(state);
         let released = Released {
@@ -348,7 +361,7 @@ impl<T> PoolShared<T> {
         };
         self.cleanups.fetch_add(1, Ordering::Relaxed);
         self.last_cleanup
-            .store(crate::auto_cleanup::now(), Ordering::Relaxed);
+            .store(crate::process::cleanup_thread::now(), Ordering::Relaxed);
         self.cleanup_drops
             .fetch_add(released.len() as u64, Ordering::Relaxed);
         // Handed to the caller, outside the lock: `T::drop` may use the pool.
@@ -364,7 +377,8 @@ impl<T> PoolShared<T> {
 
     /// Marks the pool frozen for `Pool::snapshot` (cleanups are deferred).
     pub(super) fn freeze(&self) {
-        let mut state = lock(&self.cleanup_state);
+        let gate = fork::gate();
+        let mut state = self.lock_state(&gate);
         debug_assert!(!state.frozen, "snapshots are exclusive (`&mut Pool`)");
         state.frozen = true;
     }
@@ -372,7 +386,8 @@ impl<T> PoolShared<T> {
     /// Ends a freeze and runs the cleanups that arrived meanwhile.
     pub(super) fn thaw(&self) -> Released<T> {
         let deferred = {
-            let mut state = lock(&self.cleanup_state);
+            let gate = fork::gate();
+            let mut state = self.lock_state(&gate);
             state.frozen = false;
             core::mem::take(&mut state.deferred)
         };

@@ -12,7 +12,7 @@
 
 mod cleanup;
 mod guard;
-mod registry;
+mod process_wide;
 mod shared;
 mod slot;
 
@@ -20,19 +20,14 @@ use core::fmt;
 use std::sync::{Arc, Arc as LifetimeArc};
 
 use crate::dequeue::RingSnapshot;
+use crate::process::registry::{lock_registry, Sweep};
 use crate::stats::PoolStats;
 use crate::sync::Ordering;
 use crate::thread_id::{self, Lease};
 
 pub use cleanup::Released;
 pub use guard::{Guard, OwnedPoolGuard, PoolGuard};
-pub(crate) use registry::lock_registry;
-#[cfg(not(any(loom, shuttle, miri)))]
-pub(crate) use registry::sweep;
-#[cfg(all(unix, not(any(loom, shuttle, miri))))]
-pub(crate) use registry::Registry;
-use registry::Sweep;
-pub use registry::{cleanup_all, release_thread_slot};
+pub use process_wide::{cleanup_all, release_thread_slot};
 use shared::{Hooks, PoolShared};
 use slot::{assert_outside_operation, Local};
 
@@ -155,14 +150,10 @@ impl<T: Send + 'static> Pool<T> {
     }
 
     fn from_hooks(hooks: Hooks<T>) -> Self {
-        let interval = hooks.cleanup_interval;
         let shared = LifetimeArc::new(PoolShared::new(hooks));
         let sweep: LifetimeArc<dyn Sweep> = shared.clone();
-        crate::fork::install();
+        crate::process::fork::install();
         lock_registry().register(LifetimeArc::downgrade(&sweep));
-        if let Some(interval) = interval {
-            crate::auto_cleanup::watch(interval);
-        }
         Self {
             shared: core::mem::ManuallyDrop::new(shared),
         }
@@ -593,8 +584,8 @@ impl<T> fmt::Debug for LocalHandle<'_, T> {
 
 #[cfg(all(test, not(any(loom, shuttle))))]
 mod tests {
-    use super::registry::Registry;
     use super::*;
+    use crate::process::registry::Registry;
 
     #[test]
     fn the_registry_forgets_dropped_pools_without_any_cleanup() {

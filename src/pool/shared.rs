@@ -8,6 +8,7 @@ use crossbeam_utils::CachePadded;
 use super::cleanup::CleanupState;
 use super::slot::{Local, Pinned};
 use crate::chain::PooledChain;
+use crate::process::cleanup_thread::{self, Watch};
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
 use crate::sync::{
@@ -40,7 +41,7 @@ impl<T> Hooks<T> {
             keep_if: None,
             max_per_thread: None,
             chaos: false,
-            cleanup_interval: Some(crate::auto_cleanup::DEFAULT_INTERVAL),
+            cleanup_interval: Some(cleanup_thread::DEFAULT_INTERVAL),
         }
     }
 }
@@ -69,9 +70,16 @@ pub(super) struct PoolShared<T> {
     pub(super) cleanup_panics: std::sync::Arc<AtomicU64>,
     /// Items the `keep_if` filter refused (Relaxed counter).
     pub(super) refused: AtomicU64,
-    /// When the last cleanup ended (`auto_cleanup::now()`); written by
-    /// cleanup, read by the automatic sweeper (Relaxed: a hint).
+    /// Retired batches waiting for their grace period: written by cleanup
+    /// under its lock, read Relaxed by `stats`, which takes no lock (a
+    /// lock taken outside the fork gate could be copied held into a child).
+    pub(super) retired_waiting: AtomicUsize,
+    /// When the last cleanup ended (`cleanup_thread::now()`); written by
+    /// cleanup, read by the cleanup thread (Relaxed: a hint).
     pub(super) last_cleanup: AtomicU64,
+    /// This pool's entry in the cleanup thread's schedule, if it cleans by
+    /// interval; removed with the pool.
+    _schedule_entry: Option<Watch>,
     pub(super) hooks: Hooks<T>,
     /// No reset hook, no filter, no per-thread bound, no chaos: a Put has
     /// nothing to check before the pool (one test instead of four).
@@ -99,7 +107,9 @@ impl<T> PoolShared<T> {
             fence_failures: AtomicU64::new(0),
             cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
             refused: AtomicU64::new(0),
-            last_cleanup: AtomicU64::new(crate::auto_cleanup::now()),
+            retired_waiting: AtomicUsize::new(0),
+            last_cleanup: AtomicU64::new(cleanup_thread::now()),
+            _schedule_entry: hooks.cleanup_interval.map(cleanup_thread::watch),
             put_is_plain: hooks.reset.is_none()
                 && hooks.keep_if.is_none()
                 && hooks.max_per_thread.is_none()
@@ -167,6 +177,14 @@ impl<T> PoolShared<T> {
     }
 
     pub(super) fn stats(&self) -> crate::stats::PoolStats {
+        // MUTANT (verification/) `stats_lock_without_gate`: the old code
+        // read the retired batches under the pool's lock, outside the fork
+        // gate, so a fork meanwhile left the child's lock held for ever.
+        #[cfg(victim_pool_mutant = "stats_lock_without_gate")]
+        self.retired_waiting.store(
+            crate::sync::lock(&self.cleanup_state).waiting(),
+            Ordering::Relaxed,
+        );
         let mut stats = crate::stats::PoolStats {
             cleanups: self.cleanups.load(Ordering::Relaxed),
             cleanup_drops: self.cleanup_drops.load(Ordering::Relaxed),
@@ -174,7 +192,7 @@ impl<T> PoolShared<T> {
             cleanup_panics: self.cleanup_panics.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             slots: self.slot_count.load(Ordering::Relaxed),
-            retired_waiting: crate::sync::lock(&self.cleanup_state).waiting(),
+            retired_waiting: self.retired_waiting.load(Ordering::Relaxed),
             ..Default::default()
         };
         for local in self.locals().into_iter().flatten() {

@@ -85,6 +85,18 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "no user code (T::clone) runs under the cleanup lock" },
     Lesson { mutant: "fork_pins_block", kind: Kind::Api, section: "6.5 `fork`",
         invariant: "a thread lost to fork must not hold back the child's grace periods" },
+    Lesson { mutant: "fork_loses_handle_ids", kind: Kind::Api, section: "6.5 `fork`",
+        invariant: "every id the forking thread holds, a LocalHandle's included, is its own in the child: only other threads' ids are lost" },
+    Lesson { mutant: "stats_lock_without_gate", kind: Kind::Api, section: "6.5 `fork`",
+        invariant: "every lock is taken by the fork's prepare handler or only under the fork gate, so a child never inherits one held" },
+    Lesson { mutant: "sweep_upgrades_outside_gate", kind: Kind::Api, section: "6.5 `fork`",
+        invariant: "a sweep holds a pool only under the fork gate, so a child never inherits a reference nobody gives back" },
+    Lesson { mutant: "cleanup_thread_drops_items", kind: Kind::Api, section: "6.7 Automatic cleanup, and who may hold a pool",
+        invariant: "the cleanup thread runs no user code: released items are dropped by a worker, so one blocking T::drop delays no other pool" },
+    Lesson { mutant: "dead_cleanup_worker_stays", kind: Kind::Api, section: "6.7 Automatic cleanup, and who may hold a pool",
+        invariant: "a drop worker that dies or is stuck is replaced, and a panic payload's own panic is contained" },
+    Lesson { mutant: "tick_never_recovers", kind: Kind::Api, section: "6.7 Automatic cleanup, and who may hold a pool",
+        invariant: "the cleanup thread's tick follows the pools alive now, and with none it does not wake" },
 ];
 
 /// The lesson of `mutant`, if it has one.
