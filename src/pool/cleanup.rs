@@ -189,15 +189,11 @@ impl<T> PoolShared<T> {
     }
 
     /// Go's poolCleanup for this pool: primary → victim, old victim
-    /// released. Runs no user code: what it releases is handed back.
-    pub(super) fn cleanup(&self) -> Released<T> {
-        self.cleanup_gated(&fork::gate())
-    }
-
-    /// [`cleanup`](Self::cleanup) for a caller that holds the fork gate
-    /// (across the protocol, not the drops: a `fork` waits for it, so a
-    /// child never starts with a cleanup half done).
-    pub(super) fn cleanup_gated(&self, gate: &Gate) -> Released<T> {
+    /// released. Runs no user code: what it releases is handed back. The
+    /// caller holds the fork gate (`gate`) across it, not across the drops:
+    /// a `fork` waits for it, so a child never starts with a cleanup half
+    /// done.
+    pub(super) fn cleanup(&self, gate: &Gate) -> Released<T> {
         let mut state = self.lock_state(gate);
         if state.frozen {
             state.deferred += 1;
@@ -372,7 +368,7 @@ impl<T> PoolShared<T> {
     /// `T::drop` is counted in the stats and returned (the other items are
     /// still dropped).
     pub(super) fn cleanup_and_drop(&self) -> std::thread::Result<()> {
-        self.cleanup().drop_counted()
+        self.cleanup(&fork::gate()).drop_counted()
     }
 
     /// Marks the pool frozen for `Pool::snapshot` (cleanups are deferred).
@@ -393,7 +389,7 @@ impl<T> PoolShared<T> {
         };
         let mut released = Released::nothing();
         for _ in 0..deferred {
-            released.absorb(self.cleanup());
+            released.absorb(self.cleanup(&fork::gate()));
         }
         released
     }

@@ -288,7 +288,7 @@ impl<T> Pool<T> {
     /// ```
     pub fn cleanup_detached(&self) -> Released<T> {
         assert_outside_operation("Pool::cleanup_detached");
-        self.shared.cleanup()
+        self.shared.cleanup(&crate::process::fork::gate())
     }
 
     /// A handle bound to the calling thread's slot: skips the thread-local

@@ -18,7 +18,7 @@ impl<T: Send> DropCounted for super::Released<T> {
 
 impl<T: Send + 'static> Sweep for PoolShared<T> {
     fn cleanup_under_gate(&self, gate: &Gate) -> Box<dyn DropCounted> {
-        Box::new(self.cleanup_gated(gate))
+        Box::new(self.cleanup(gate))
     }
 
     fn cleanup_due(&self, now: u64) -> bool {

@@ -27,7 +27,7 @@ pub const CORE_FILES: &[&str] = &[
     "src/pool/cleanup.rs",
     "src/pool/guard.rs",
     "src/pool/mod.rs",
-    "src/pool/registry.rs",
+    "src/pool/process_wide.rs",
     "src/pool/shared.rs",
     "src/pool/slot.rs",
     "src/slot_marks.rs",
