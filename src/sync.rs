@@ -158,7 +158,6 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(all(target_os = "linux", not(any(loom, shuttle, miri))))]
 mod membarrier {
     use std::sync::atomic::{AtomicU8, Ordering};
-    use std::sync::Once;
 
     /// Set (to anything but `0`) when the first pool is built, makes the
     /// process use the fallback fence pair instead of `membarrier`.
@@ -172,12 +171,14 @@ mod membarrier {
     const AVAILABLE: u8 = 1;
     const UNAVAILABLE: u8 = 2;
 
-    /// Written once by [`init`] (under `Once`), read by every light fence.
-    /// Every pool calls `init` in its constructor, and a pool is only shared
-    /// through something that makes its construction happen-before the
-    /// sharing, so every light fence of a pool sees the final value.
+    /// Written once by [`init`] (a compare-exchange from `UNKNOWN`), read
+    /// by every light fence. Every pool calls `init` in its constructor,
+    /// and a pool is only shared through something that makes its
+    /// construction happen-before the sharing, so every light fence of a
+    /// pool sees the final value. Not a `Once`: a child forked while
+    /// another thread was inside `Once::call_once` would wait for that
+    /// thread for ever.
     static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-    static INIT: Once = Once::new();
 
     fn membarrier(cmd: libc::c_long) -> bool {
         // SAFETY:
@@ -194,16 +195,19 @@ mod membarrier {
     }
 
     pub(crate) fn init() {
-        INIT.call_once(|| {
-            // Opt-out for measuring or testing the fallback fence pair.
-            let opted_out = std::env::var_os(NO_MEMBARRIER_ENV).is_some_and(|v| v != "0");
-            let state = if !opted_out && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
-                AVAILABLE
-            } else {
-                UNAVAILABLE
-            };
-            STATE.store(state, Ordering::Relaxed);
-        });
+        if STATE.load(Ordering::Relaxed) != UNKNOWN {
+            return;
+        }
+        // Opt-out for measuring or testing the fallback fence pair.
+        let opted_out = std::env::var_os(NO_MEMBARRIER_ENV).is_some_and(|v| v != "0");
+        let state = if !opted_out && membarrier(CMD_REGISTER_PRIVATE_EXPEDITED) {
+            AVAILABLE
+        } else {
+            UNAVAILABLE
+        };
+        // Threads that race here all registered or all read the same
+        // refusal; the first to finish decides for the whole process.
+        let _ = STATE.compare_exchange(UNKNOWN, state, Ordering::Relaxed, Ordering::Relaxed);
     }
 
     #[inline(always)]
