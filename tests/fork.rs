@@ -257,7 +257,7 @@ fn stats_in_flight_at_a_fork_leave_the_child_no_lock_held() {
     };
     let mut failures = Vec::new();
     for _ in 0..common::scaled(200).max(40) {
-        let status = fork_with_alarm(10, || {
+        let status = fork_with_alarm(5, || {
             pool.cleanup();
             pool.stats().cleanups >= 1
         });
@@ -292,7 +292,7 @@ fn a_sweep_in_flight_at_a_fork_leaves_the_child_free_to_drop_its_pools() {
             pool.put(round);
         }
         // The child drops its copy of the pools; the parent keeps its own.
-        let status = fork_with_alarm(10, || {
+        let status = fork_with_alarm(5, || {
             drop(pools.take());
             true
         });

@@ -156,7 +156,7 @@ impl Drop for Blocks {
 /// Waits (up to a generous bound: a liveness check, not a timing one)
 /// until `done` holds.
 fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(15);
     while !done() {
         assert!(Instant::now() < deadline, "never happened: {what}");
         thread::sleep(Duration::from_millis(2));
