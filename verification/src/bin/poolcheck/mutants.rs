@@ -380,10 +380,11 @@ pub fn run(
                         .map(|e| e.path())
                         .find(|p| p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("go-")))
                 });
-                match &replay_file {
-                    Some(f) => format!("poolcheck replay {}", f.display()),
-                    None => String::new(),
-                }
+                format!(
+                    "RUSTFLAGS='{}' poolcheck go-diff {}",
+                    rustflags("", &m.name),
+                    m.test
+                )
             }
             "test" => format!(
                 "RUSTFLAGS='{}' cargo test {}",
