@@ -369,11 +369,25 @@ fn script(h: &History) -> Script {
     Script { input, expected }
 }
 
+/// How long one history may take in the Go program before it counts as
+/// hung (a pin that never lands on its P, a deadlock): it is killed and
+/// go-diff fails with an error instead of hanging.
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A running Go program for one slot count.
 struct GoProcess {
-    child: Child,
+    child: Arc<Mutex<Child>>,
     stdin: BufWriter<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    /// When the history in flight was sent (`None`: idle); read by the
+    /// watchdog.
+    busy_since: Arc<Mutex<Option<Instant>>>,
+    /// Ends the watchdog.
+    closed: Arc<AtomicBool>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl GoProcess {
@@ -392,15 +406,41 @@ impl GoProcess {
             .map_err(|e| format!("cannot start {}: {e}", build.binary.display()))?;
         let stdin = BufWriter::new(child.stdin.take().ok_or("no stdin")?);
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        let child = Arc::new(Mutex::new(child));
+        let busy_since = Arc::new(Mutex::new(None::<Instant>));
+        let closed = Arc::new(AtomicBool::new(false));
+        {
+            let (child, busy_since, closed) = (child.clone(), busy_since.clone(), closed.clone());
+            std::thread::spawn(move || {
+                while !closed.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let hung = locked(&busy_since).is_some_and(|t| t.elapsed() > HISTORY_TIMEOUT);
+                    if hung {
+                        // The blocked read then sees the end of the output.
+                        let _ = locked(&child).kill();
+                        return;
+                    }
+                }
+            });
+        }
         Ok(Self {
             child,
             stdin,
             stdout,
+            busy_since,
+            closed,
         })
     }
 
     /// Runs one history; the answer lines (without the closing `end`).
     fn run(&mut self, input: &str) -> Result<Vec<String>, String> {
+        *locked(&self.busy_since) = Some(Instant::now());
+        let answer = self.exchange(input);
+        *locked(&self.busy_since) = None;
+        answer
+    }
+
+    fn exchange(&mut self, input: &str) -> Result<Vec<String>, String> {
         self.stdin
             .write_all(input.as_bytes())
             .and_then(|()| self.stdin.flush())
@@ -414,7 +454,10 @@ impl GoProcess {
                 .map_err(|e| format!("reading from the Go program: {e}"))?;
             let line = line.trim_end().to_string();
             if n == 0 {
-                return Err("the Go program exited before answering".to_string());
+                return Err(format!(
+                    "the Go program exited before answering (killed if a history took over {}s)",
+                    HISTORY_TIMEOUT.as_secs()
+                ));
             }
             if line.starts_with("error") {
                 return Err(format!("the Go program: {line}"));
@@ -429,8 +472,10 @@ impl GoProcess {
 
 impl Drop for GoProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.closed.store(true, Ordering::Relaxed);
+        let mut child = locked(&self.child);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
