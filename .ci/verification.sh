@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Verification tiers for victim-pool (see verification/README.md).
 #   .ci/verification.sh          quick tier (CI, ~8 min on 2 cores from cold):
+#                                go-diff 20 s (the reference against Go's
+#                                sync.Pool, slots 1, 2 and 4),
 #                                loom bound 2, shuttle 4 s per scheduler per
 #                                test (>100,000 schedules in total), mutant
 #                                table, TSan (stress at 1/10 size), Miri
 #                                (3 small stress tests x 4 seeds + the pool
 #                                stress test x 1 seed), poolcheck explain
 #                                for one loom and one shuttle mutant
-#   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s,
+#   .ci/verification.sh deep     deep tier: go-diff 5 min, loom bound 3, shuttle 120 s,
 #                                TSan full size, Miri every stress test over
 #                                64 seeds (or VERIFY_TIER=deep)
 # Both tiers end with AddressSanitizer (stress + fault injection, then an
@@ -24,9 +26,9 @@ cd "$(dirname "$0")/.."
 tier="${1:-${VERIFY_TIER:-quick}}"
 small_stress="victim_chain_grace_period chain_reclaim_under_contention dequeue_wraparound_under_contention pooled_chain_steals_while_owner_regrows"
 case $tier in
-  quick) loom_bound=2; shuttle_secs=4; tsan_quick=1
+  quick) loom_bound=2; shuttle_secs=4; tsan_quick=1; go_budget=20s
          miri_small=0..4; miri_pool=0..1 ;;
-  deep)  loom_bound=3; shuttle_secs=120; tsan_quick=
+  deep)  loom_bound=3; shuttle_secs=120; tsan_quick=; go_budget=5m
          miri_small=0..64; miri_pool=0..64 ;;
   *) echo "unknown tier $tier (quick|deep)" >&2; exit 2 ;;
 esac
@@ -44,6 +46,12 @@ section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
 
 section "checkers' own tests + sequential differential (lock-free = reference = model)"
 CARGO_TARGET_DIR=$base/std cargo test -p victim-pool-verification --release
+
+section "go-diff: the reference against Go's own sync.Pool ($go_budget, slots 1, 2, 4)"
+# Needs Go 1.13+ (.ci/run installs it); exit 2 without it, 1 on a divergence
+# (saved, shrunk: poolcheck replay FILE draws it with a Go column).
+CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- \
+  go-diff --budget "$go_budget" --no-progress --dir "$base/go-diff"
 
 section "orderings table up to date with src/ (issue 14; parses src/ only)"
 # A new or changed ordering in src/ without its row in verification/orderings.md

@@ -65,9 +65,25 @@ fn victim_order_is_own_private_then_shared_tails_from_own_slot() {
     pool.cleanup();
     let got: Vec<usize> = (0..5).map(|_| pool.as_slot(1).get()).collect();
     // Victim: own private (10), then shared tails from slot 1: 11, 12, then
-    // slot 0: 1. Slot 0's private is only its own.
+    // slot 0: 1. Slot 0's private is only its own ...
     assert_eq!(got, [10, 11, 12, 1, usize::MAX]);
-    assert_eq!(pool.as_slot(0).get(), 0);
+    // ... but the miss marked the victim empty (Go's `victimSize = 0`):
+    // until the next cleanup no Get looks there, not even slot 0.
+    assert_eq!(pool.as_slot(0).get(), usize::MAX);
+}
+
+#[test]
+fn the_victim_is_searched_again_after_the_next_cleanup() {
+    let mut pool = Pool::builder().manual_cleanup().build();
+    pool.as_slot(0).put(0); // private
+    pool.cleanup();
+    // Slot 1 finds the victim empty (slot 0's private is not its own):
+    // later Gets skip the victim.
+    assert_eq!(pool.as_slot(1).try_get(), None);
+    assert_eq!(pool.as_slot(0).try_get(), None);
+    pool.as_slot(0).put(1);
+    pool.cleanup(); // drops 0; 1 becomes the victim, searched again
+    assert_eq!(pool.as_slot(0).try_get(), Some(1));
 }
 
 /// Go's TestPoolNew.

@@ -28,8 +28,8 @@ while IFS='|' read -r name checker test rule extra; do
   if [ -n "$extra" ] || [ -z "$test" ] || [ -z "$rule" ] || ! [[ "$name" =~ ^[a-z0-9_]+$ ]]; then
     echo "$catalogue: malformed row for $name (want: name | checker | test | rule broken)" >&2; exit 2
   fi
-  case $checker in loom|shuttle|miri|differential|test) ;;
-    *) echo "$catalogue: $name: unknown checker '$checker' (loom, shuttle, miri, differential, test)" >&2; exit 2 ;;
+  case $checker in loom|shuttle|miri|differential|go-diff|test) ;;
+    *) echo "$catalogue: $name: unknown checker '$checker' (loom, shuttle, miri, differential, go-diff, test)" >&2; exit 2 ;;
   esac
   rows+=("$name|$checker|$test")
 done <"$catalogue"
@@ -62,6 +62,13 @@ run_miri()    { CARGO_TARGET_DIR=$T/miri \
                 cargo +nightly miri test -q -Zprofile-rustflags \
                 --config "profile.dev.package.victim-pool.rustflags=[\"--cfg\", \"victim_pool_mutant=\\\"$1\\\"\"]" \
                 -p victim-pool-verification --test stress -- --exact "$2"; }
+# Killed only by a divergence (exit 1): exit 2 (no Go, a Go build error) is
+# reported as a build error, never as a kill.
+# shellcheck disable=SC2086 # the test column is a list of go-diff arguments
+run_go_diff() { CARGO_TARGET_DIR=$T/std RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= VICTIM_POOL_MUTANT="$1" \
+                cargo run -q --release -p victim-pool-verification --bin poolcheck -- go-diff --no-progress \
+                --dir "$T/go-diff-mutants/$1" $2; local rc=$?
+                [ $rc -le 1 ] || echo "could not compile or run: poolcheck go-diff exited $rc"; return $rc; }
 # shellcheck disable=SC2086 # the test column is a list of cargo arguments
 run_test()    { CARGO_TARGET_DIR=${MUTANTS_TEST_TARGET_DIR:-$T/std} RUSTC_WORKSPACE_WRAPPER=$(wrap "$1") RUSTFLAGS= timeout 600 cargo test -q $2; }
 
@@ -72,7 +79,7 @@ for row in "${rows[@]}"; do
   [ $# -gt 0 ] && [[ " $* " != *" $name "* ]] && continue
   log=$(mktemp)
   start=$(date +%s.%N)
-  "run_$checker" "$name" "$test" >"$log" 2>&1
+  "run_${checker//-/_}" "$name" "$test" >"$log" 2>&1
   rc=$?
   secs=$(echo "$(date +%s.%N) - $start" | bc)
   if grep -q "error\[E\|could not compile" "$log"; then
@@ -88,11 +95,12 @@ for row in "${rows[@]}"; do
     loom) replay="deterministic: rerun; LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS" ;;
     shuttle) replay="SHUTTLE_REPLAY=$(grep -A3 'failing schedule' "$log" | sed -n '3,4p' | tr -d '\n' | cut -c1-40)..." ;;
     differential) replay=$(grep -o 'VERIFY_SEED=[0-9]*' "$log" | head -1) ;;
+    go-diff) replay="poolcheck replay $(grep -o '[^ ]*/go-[0-9a-f]*\.json' "$log" | head -1)" ;;
     miri) seed=$(grep -o 'FAILING SEED: [0-9]*' "$log" | head -1 | grep -o '[0-9]*$')
           replay="MIRIFLAGS='-Zmiri-seed=${seed:-?} -Zmiri-preemption-rate=0.1'" ;;
     test) replay="RUSTFLAGS='$(cfg "$name")' cargo test $test" ;;
   esac
-  what=$(grep -m1 -o "Causality violation\|not linearizable\|Undefined Behavior: [A-Za-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
+  what=$(grep -m1 -o "DIVERGENCE: [^(]*\|Causality violation\|not linearizable\|Undefined Behavior: [A-Za-z -]*\|returned twice\|exactly once\|conservation\|lock-free [^,]*" "$log")
   [ -z "$what" ] && what=$(grep -m1 -o "panicked at [^:]*" "$log")
   printf '%-28s | %-12s | %7.1fs | %s [%s]\n' "$name" "$verdict" "$secs" "$replay" "$what"
   cp "$log" "/tmp/mutant-$name.log" 2>/dev/null

@@ -41,6 +41,12 @@ struct State<T> {
     /// What the primary generation was before the last cleanup (Go's
     /// `victim`): still handed out by Get, dropped by the next cleanup.
     victim: Generation<T>,
+    /// Set by a Get that found nothing in the victim generation, cleared by
+    /// cleanup: until then Gets skip the victim (Go's `getSlow` stores 0 to
+    /// `victimSize` after a fruitless victim scan, "for future gets don't
+    /// bother with it"), so what is left there (other slots' old private
+    /// items) is out of reach, even for its own slot.
+    victim_exhausted: bool,
 }
 
 /// The configuration, fixed at build time.
@@ -66,13 +72,23 @@ impl<T> Shared<T> {
     /// `getSlow`, in order; the first that finds an item wins.
     fn try_get(&self, me: usize) -> Option<T> {
         let mut state = self.lock();
-        let State { primary, victim } = &mut *state;
+        let State {
+            primary,
+            victim,
+            victim_exhausted,
+        } = &mut *state;
         // 1. Our own private item.
         if let Some(item) = primary.get_mut(&me).and_then(|l| l.private.take()) {
             return Some(item);
         }
         // 2. Our own shared queue, newest first (temporal locality).
         if let Some(item) = primary.get_mut(&me).and_then(|l| l.shared.pop_back()) {
+            return Some(item);
+        }
+        // MUTANT (verification/): the victim before the other slots' shared
+        // queues (killed by `poolcheck go-diff`: Go's own pool disagrees).
+        #[cfg(victim_pool_mutant = "ref_victim_before_steal")]
+        if let Some(item) = take_victim(victim, victim_exhausted, me) {
             return Some(item);
         }
         // 3. Steal the oldest item of another slot's shared queue, visiting
@@ -83,17 +99,10 @@ impl<T> Shared<T> {
                 return Some(item);
             }
         }
-        // 4a. The victim generation: our own old private item ...
-        if let Some(item) = victim.get_mut(&me).and_then(|l| l.private.take()) {
+        // 4. The victim generation.
+        #[cfg(not(victim_pool_mutant = "ref_victim_before_steal"))]
+        if let Some(item) = take_victim(victim, victim_exhausted, me) {
             return Some(item);
-        }
-        // 4b. ... then the oldest item of every old shared queue, visiting
-        //     slots from `me` (ours first) upwards and wrapping round. Old
-        //     private items of other slots are never taken.
-        for slot in ring_from(victim, me) {
-            if let Some(item) = victim.get_mut(&slot).and_then(|l| l.shared.pop_front()) {
-                return Some(item);
-            }
         }
         // 5. Nothing: the caller falls back to New (see `get`).
         None
@@ -127,8 +136,32 @@ impl<T> Shared<T> {
     fn cleanup(&self) -> Generation<T> {
         let mut state = self.lock();
         let primary = mem::take(&mut state.primary);
+        state.victim_exhausted = false;
         mem::replace(&mut state.victim, primary)
     }
+}
+
+/// Step 4 of Get, as slot `me`: the victim generation, unless a Get already
+/// found it empty since the last cleanup (`exhausted`).
+fn take_victim<T>(victim: &mut Generation<T>, exhausted: &mut bool, me: usize) -> Option<T> {
+    if *exhausted {
+        return None;
+    }
+    // 4a. Our own old private item ...
+    if let Some(item) = victim.get_mut(&me).and_then(|l| l.private.take()) {
+        return Some(item);
+    }
+    // 4b. ... then the oldest item of every old shared queue, visiting slots
+    //     from `me` (ours first) upwards and wrapping round. Old private
+    //     items of other slots are never taken.
+    for slot in ring_from(victim, me) {
+        if let Some(item) = victim.get_mut(&slot).and_then(|l| l.shared.pop_front()) {
+            return Some(item);
+        }
+    }
+    // 4c. Nothing: later Gets skip the victim until the next cleanup.
+    *exhausted = true;
+    None
 }
 
 /// The slots of `generation` from `start` upwards, then from the lowest
@@ -191,7 +224,11 @@ pub fn cleanup_all() {
 ///    `me + 1, me + 2, …` then wrapping round to `0, 1, …, me - 1`;
 /// 4. `me`'s victim private item, then every victim shared queue, oldest
 ///    item, visiting slots `me, me + 1, …` then wrapping round (other slots'
-///    victim private items are never taken);
+///    victim private items are never taken); if that finds nothing, the
+///    victim generation counts as empty until the next cleanup: later Gets
+///    skip this step, so items still there (other slots' victim private
+///    items) are out of reach even of their own slot, and are dropped by
+///    the next cleanup (Go's `getSlow` sets `victimSize` to 0);
 /// 5. New ([`get`](Self::get)), or `None` ([`try_get`](Self::try_get)).
 ///
 /// # Put, as slot `me`
@@ -207,7 +244,8 @@ pub fn cleanup_all() {
 /// # Cleanup
 ///
 /// For every slot: primary (private and shared) becomes victim, unchanged;
-/// the old victim items are dropped; the primary generation starts empty.
+/// the old victim items are dropped; the primary generation starts empty;
+/// Gets look at the (new) victim generation again.
 ///
 /// New, the reset hook and `T::drop` never run while the mutex is held, so
 /// they may use the pool.
@@ -223,7 +261,9 @@ pub fn cleanup_all() {
 ///    moved to the victim by a cleanup that overlaps the scan, may be missed,
 ///    so the Get returns a later item, `None`, or New's value even though
 ///    the pool was never empty. It never returns an item twice, nor one that
-///    was never put.
+///    was never put. A Get that misses this way still marks the victim
+///    generation empty (step 4) if the victim generation it scanned is the
+///    current one.
 /// 2. **A Get overlapping a cleanup may return an item the cleanup
 ///    drops here.** Old victim items are freed only after every operation
 ///    that overlapped the cleanup has ended; such an operation may still
@@ -269,6 +309,7 @@ impl<T: Send + 'static> Pool<T> {
             state: Mutex::new(State {
                 primary: Generation::new(),
                 victim: Generation::new(),
+                victim_exhausted: false,
             }),
             hooks,
         });

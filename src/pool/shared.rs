@@ -63,6 +63,12 @@ pub(super) struct PoolShared<T> {
     /// `stats`: cleanups run, items they dropped, heavy fences the kernel
     /// refused, cleanups whose drops panicked.
     pub(super) cleanups: AtomicU64,
+    /// `cleanups + 1` once a Get has found the victim generation of that
+    /// count empty: later Gets skip the victim until the next cleanup (Go's
+    /// `victimSize = 0`). Written by Gets that miss, read by Gets reaching
+    /// the victim. A hint, not a publication: Relaxed. A Get whose count is
+    /// stale (a cleanup ran meanwhile) writes a value no count matches.
+    pub(super) victim_exhausted: AtomicU64,
     pub(super) cleanup_drops: AtomicU64,
     pub(super) fence_failures: AtomicU64,
     /// Shared with every `Released` of this pool, which counts a panic of
@@ -103,6 +109,7 @@ impl<T> PoolShared<T> {
             marks: SlotMarks::new(),
             cleanup_state: Mutex::new(CleanupState::new()),
             cleanups: AtomicU64::new(0),
+            victim_exhausted: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
             cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
@@ -289,7 +296,12 @@ impl<T> PoolShared<T> {
         if cfg!(victim_pool_mutant = "get_skips_victim") {
             return (None, Event::Miss);
         }
-        // 4. The victim: own private, then every slot's shared tail from ours.
+        // 4. The victim, unless a Get found it empty since the last cleanup:
+        //    own private, then every slot's shared tail from ours.
+        let exhausted_mark = self.cleanups.load(Ordering::Relaxed).wrapping_add(1);
+        if self.victim_exhausted.load(Ordering::Relaxed) == exhausted_mark {
+            return (None, Event::Miss);
+        }
         if let Some(value) = pin
             .with_owned(|owned, _| owned.victim_private.take())
             .flatten()
@@ -301,7 +313,11 @@ impl<T> PoolShared<T> {
             .find_map(|(_, local)| Self::pop_tail_of(&local.victim))
         {
             Some(value) => (Some(value), Event::VictimHit),
-            None => (None, Event::Miss),
+            None => {
+                self.victim_exhausted
+                    .store(exhausted_mark, Ordering::Relaxed);
+                (None, Event::Miss)
+            }
         }
     }
 

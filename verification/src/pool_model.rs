@@ -12,7 +12,8 @@
 //! results the model reproduces, using only the allowed concurrent
 //! divergences documented on `victim_pool_reference::Pool`:
 //!
-//! 1. a Get that overlaps another operation may miss (return `None`) or
+//! 1. a Get that overlaps another operation may miss (return `None`, and
+//!    mark the victim generation empty, or not) or
 //!    return any other item it could reach (its scan is not atomic) — but an
 //!    owner's *private* item is never raced, so with no cleanup overlapping,
 //!    a Get whose slot holds a private item returns exactly that item;
@@ -42,6 +43,8 @@ struct Local {
 pub struct Model {
     primary: BTreeMap<usize, Local>,
     victim: BTreeMap<usize, Local>,
+    /// A Get found the victim empty since the last cleanup: Gets skip it.
+    victim_exhausted: bool,
 }
 
 /// Slots of `generation` from `start` upwards, then wrapping round.
@@ -80,6 +83,9 @@ impl Model {
                 return Some(item);
             }
         }
+        if self.victim_exhausted {
+            return None;
+        }
         if use_private {
             if let Some(item) = self.victim.get_mut(&me).and_then(|l| l.private.take()) {
                 return Some(item);
@@ -94,6 +100,7 @@ impl Model {
                 return Some(item);
             }
         }
+        self.victim_exhausted = true;
         None
     }
 
@@ -111,6 +118,7 @@ impl Model {
     pub fn cleanup(&mut self) -> Vec<u64> {
         let primary = std::mem::take(&mut self.primary);
         let old = std::mem::replace(&mut self.victim, primary);
+        self.victim_exhausted = false;
         old.into_values()
             .flat_map(|l| l.private.into_iter().chain(l.shared))
             .collect()
@@ -378,7 +386,14 @@ impl Search<'_> {
                     let private = state.model.private_of(me);
                     let private_rule = raced_cleanup || private.is_none() || private == result;
                     match result {
-                        None if private_rule => out.push(state.clone()),
+                        None if private_rule => {
+                            out.push(state.clone());
+                            // A racing miss may or may not have marked the
+                            // victim empty (step 4 of Get).
+                            let mut marked = state.clone();
+                            marked.model.victim_exhausted = true;
+                            out.push(marked);
+                        }
                         Some(x) if private_rule => {
                             let mut other = state.clone();
                             if other.model.take_reachable(me, x) {
@@ -433,8 +448,16 @@ mod tests {
             "steal oldest, from slot 0 after wrapping"
         );
         assert_eq!(m.cleanup(), Vec::<u64>::new());
+        assert_eq!(m.get(1), Some(4), "own victim private");
+        m.put(1, 5);
+        assert_eq!(m.cleanup(), Vec::<u64>::new());
         assert_eq!(m.get(0), None, "slot 1's victim private is not ours");
-        assert_eq!(m.get(1), Some(4));
+        assert_eq!(
+            m.get(1),
+            None,
+            "that miss marked the victim empty: not even slot 1 finds its own"
+        );
+        assert_eq!(m.cleanup(), vec![5], "dropped by the next cleanup");
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn help_and_version() {
     }
     // Every subcommand, in all three spellings, has its own help with
     // examples of that subcommand.
-    for cmd in ["run", "fuzz", "replay", "mutants"] {
+    for cmd in ["run", "fuzz", "go-diff", "replay", "mutants"] {
         for args in [vec![cmd, "--help"], vec![cmd, "-h"], vec!["help", cmd]] {
             let text = assert_prints(&args, &format!("Usage: poolcheck {cmd} "));
             assert!(
@@ -451,4 +451,96 @@ fn explain_draws_a_use_after_free_from_a_saved_trace() {
         "source context embedded"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without Go, go-diff says where it looked and how to install it: exit 2.
+#[test]
+fn go_diff_without_go() {
+    assert_bad_input(&["go-diff", "--go", "/nonexistent/go"], "Go not found");
+    assert_bad_input(&["go-diff", "--slots", "0"], "a slot count is 1..=64");
+}
+
+/// The reference agrees with Go's own sync.Pool on a few seconds of
+/// histories over 1 and 2 slots; the summary is the last line, the JSON and
+/// JUnit reports are written. Needs Go (CI installs it: .ci/run).
+#[test]
+fn go_diff_agrees_with_go() {
+    let dir = scratch("go-diff");
+    let (json, junit) = (dir.join("go.json"), dir.join("go.xml"));
+    let out = poolcheck(&[
+        "go-diff",
+        "--budget",
+        "3s",
+        "--slots",
+        "1,2",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "go-diff (needs Go: apt-get install golang-1.19-go): {stdout}{stderr}"
+    );
+    let last = stdout.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("go-diff: ") && last.contains(" histories, slots 1..2, agree with go1."),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let per_slots = report["per_slots"].as_array().unwrap();
+    assert_eq!(per_slots.len(), 2, "{report}");
+    assert!(
+        per_slots.iter().all(|s| s["histories"].as_u64() > Some(0)),
+        "{report}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("testsuite name=\"go-diff\"") && !xml.contains("<failure"),
+        "{xml}"
+    );
+}
+
+/// A saved go-diff divergence replays with a Go column beside the
+/// reference and the lock-free pool, and the step where Go differs marked
+/// (Go's results are in the file: no Go needed).
+#[test]
+fn go_diff_failure_replays_with_a_go_column() {
+    let dir = scratch("go-replay");
+    let file = dir.join("go-0.json");
+    // Slot 0 puts item 0, a cleanup, then slot 0 gets; "Go" (made up here)
+    // answered nil where the reference returns 0.
+    std::fs::write(
+        &file,
+        r#"{"format": "poolcheck-failure/1", "kind": "go_diff", "seed": 0, "mutant": null,
+            "message": "made up", "history": {"config": {"max_per_thread": null, "new_fn": false},
+            "steps": [{"slot": 0, "op": "put"}, {"slot": 0, "op": "cleanup"}, {"slot": 0, "op": "get"}]},
+            "go": {"version": "go1.19.8", "slots": 1, "got": [[], [], [null]], "drained": [null]}}"#,
+    )
+    .unwrap();
+    let html = dir.join("go.html");
+    let out = poolcheck(&[
+        "replay",
+        file.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("Go sync.Pool: got [miss]"), "{stdout}");
+    assert!(
+        stdout.contains("Go (saved results) differs: slot 0 Get: Go go1.19.8 (1 slots) got [miss], reference got [0]"),
+        "{stdout}"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("Go sync.Pool") && page.contains("go_diff"),
+        "the page"
+    );
 }

@@ -75,6 +75,8 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "Get must look in the victim generation before calling New" },
     Lesson { mutant: "steal_from_head", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",
         invariant: "a thief steals the oldest item (the tail), never the owner's newest" },
+    Lesson { mutant: "ref_victim_before_steal", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",
+        invariant: "Get steals from every other slot's primary shared queue before it looks at the victim generation (Go's getSlow)" },
     Lesson { mutant: "drop_inside_operation", kind: Kind::Api, section: "5.1 The operation rule: no user code inside an operation",
         invariant: "no user code (T::drop) runs inside an operation" },
     Lesson { mutant: "fence_failure_unwinds", kind: Kind::Api, section: "6.4 When the kernel refuses the heavy fence",
@@ -111,7 +113,7 @@ pub fn lesson(mutant: &str) -> Option<&'static Lesson> {
 fn drawn(m: &Mutant) -> bool {
     matches!(
         m.tool.as_str(),
-        "loom" | "shuttle" | "differential" | "test"
+        "loom" | "shuttle" | "differential" | "go-diff" | "test"
     )
 }
 
@@ -806,7 +808,7 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
         return Ok(0);
     }
     match m.tool.as_str() {
-        "differential" => return explain_differential(ctx, &m, html_out),
+        "differential" | "go-diff" => return explain_differential(ctx, &m, html_out),
         "test" => return crate::explain_test::explain(ctx, &m, html_out),
         _ => {}
     }
@@ -891,6 +893,9 @@ fn explain_differential(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Res
     if crate::fuzz::built_mutant().as_deref() == Some(m.name.as_str()) {
         crate::quiet_panics();
         let start = std::time::Instant::now();
+        if m.tool == "go-diff" {
+            return explain_go_diff(ctx, m, &dir, &html_out, BUDGET);
+        }
         for seed in 0u64.. {
             if start.elapsed() > BUDGET {
                 println!(
@@ -959,6 +964,45 @@ fn explain_differential(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Res
         .status()
         .map_err(|e| format!("cannot run the mutant's poolcheck: {e}"))?;
     Ok(status.code().unwrap_or(1))
+}
+
+/// A go-diff lesson, in a poolcheck built as the mutant: go-diff until the
+/// first divergence, its page drawn by `poolcheck replay` (a Go column
+/// beside the reference and the lock-free pool).
+fn explain_go_diff(
+    ctx: &Ctx,
+    m: &Mutant,
+    dir: &Path,
+    html_out: &Path,
+    budget: std::time::Duration,
+) -> Result<i32, String> {
+    let (go, version) = crate::go_diff::find_go(None)?;
+    let build = crate::go_diff::build(&ctx.root, &ctx.out, &go, &version)?;
+    let failures = dir.join(format!("{}.failures", m.name));
+    let _ = std::fs::remove_dir_all(&failures);
+    let opts = crate::go_diff::GoDiffOptions {
+        budget,
+        seed: 0,
+        slots: vec![1, 2, 4],
+        dir: failures,
+        progress: false,
+    };
+    let stats = crate::go_diff::run_reported(&build, &opts, None, None)?;
+    let Some(file) = stats.failures.first() else {
+        println!(
+            "{}: SURVIVED: {} histories agree with {version}, so there is no divergence to draw",
+            m.name,
+            stats.histories()
+        );
+        return Ok(1);
+    };
+    println!(
+        "lesson {} (go-diff: the reference against Go's own sync.Pool)",
+        m.name
+    );
+    crate::replay::replay(file, Some(html_out.to_path_buf()), 1)?;
+    println!("page: {}", html_out.display());
+    Ok(0)
 }
 
 /// The lesson page (no external resources): the data is substituted for

@@ -33,6 +33,9 @@ pub enum Kind {
     /// conservation, duplicates and use-after-drop, not against the
     /// reference. The seed names the scripts and the hooks' choices.
     Adversarial,
+    /// A sequential history on which Go's own `sync.Pool` and the reference
+    /// disagree (`poolcheck go-diff`); Go's results are saved with it.
+    GoDiff,
 }
 
 /// A saved failure: everything `poolcheck replay` needs.
@@ -61,6 +64,9 @@ pub struct Failure {
     /// The failing shuttle test and schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shuttle: Option<ShuttleCase>,
+    /// What Go's `sync.Pool` returned on the history (`poolcheck go-diff`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go: Option<crate::go_diff::GoCase>,
 }
 
 /// The mutant this binary was compiled as: `VICTIM_POOL_MUTANT` at build
@@ -125,15 +131,24 @@ pub fn sequential_from_seed(seed: u64) -> History {
 }
 
 /// Removes steps and lowers counts while the history still diverges.
-pub fn shrink(mut h: History) -> History {
-    let fails = |h: &History| history::run(h, false).divergence.is_some();
+pub fn shrink(h: History) -> History {
+    shrink_with(h, |h| history::run(h, false).divergence.map(|(at, _)| at))
+}
+
+/// Removes steps and lowers counts while `diverges` still finds a
+/// divergence: `Some(Some(i))` at step `i`, `Some(None)` in the end checks,
+/// `None` when the history passes.
+pub fn shrink_with(
+    mut h: History,
+    mut diverges: impl FnMut(&History) -> Option<Option<usize>>,
+) -> History {
     let mut progress = true;
     let mut rounds = 0;
     while progress && rounds < 20 {
         progress = false;
         rounds += 1;
         // Nothing after the divergence matters.
-        if let Some((Some(i), _)) = history::run(&h, false).divergence {
+        if let Some(Some(i)) = diverges(&h) {
             h.steps.truncate(i + 1);
         }
         let mut chunk = (h.steps.len() / 2).max(1);
@@ -143,7 +158,7 @@ pub fn shrink(mut h: History) -> History {
                 let mut c = h.clone();
                 let end = (i + chunk).min(c.steps.len());
                 c.steps.drain(i..end);
-                if fails(&c) {
+                if diverges(&c).is_some() {
                     h = c;
                     progress = true;
                 } else {
@@ -164,7 +179,7 @@ pub fn shrink(mut h: History) -> History {
             if let Some(op) = lower {
                 let mut c = h.clone();
                 c.steps[i].op = op;
-                if fails(&c) {
+                if diverges(&c).is_some() {
                     h = c;
                     progress = true;
                 }
@@ -182,6 +197,7 @@ pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
         Kind::Concurrent => "conc",
         Kind::Shuttle => "shuttle",
         Kind::Adversarial => "adversarial",
+        Kind::GoDiff => "go",
     };
     let test = failure
         .shuttle
@@ -210,6 +226,7 @@ pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
             concurrent: Some(h),
             observed: Some(outcome),
             shuttle: None,
+            go: None,
         });
         (0, failure)
     } else {
@@ -231,6 +248,7 @@ pub fn one(seed: u64, concurrent: bool) -> (u64, Option<Failure>) {
                 concurrent: None,
                 observed: None,
                 shuttle: None,
+                go: None,
             }
         });
         (steps, failure)
@@ -273,6 +291,7 @@ pub fn one_adversarial(seed: u64) -> Option<Failure> {
         concurrent: None,
         observed: None,
         shuttle: None,
+        go: None,
     })
 }
 

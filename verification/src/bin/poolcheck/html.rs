@@ -92,7 +92,7 @@ const lockFree = lf => {
   return h + '</div>';
 };
 let steps, render;
-if (D.kind === 'sequential') {
+if (D.kind === 'sequential' || D.kind === 'go_diff') {
   steps = D.steps;
   render = i => {
     const t = steps[i];
@@ -108,6 +108,10 @@ if (D.kind === 'sequential') {
     h += row('lock-free (victim_pool)', t.lock_free, t.lock_free_paths);
     h += row('reference (mutex spec)', t.reference, '');
     h += row('spec model', t.model, '');
+    if (t.go) {
+      const bad = JSON.stringify(t.go) !== JSON.stringify(t.reference.got);
+      h += '<tr' + (bad ? ' class="differs"' : '') + '><td>Go sync.Pool</td><td>' + (t.go.length ? t.go.map(x => it(x)).join('') : '<span class="empty">—</span>') + '</td><td><span class="empty">not observable</span></td><td></td></tr>';
+    }
     h += '</table></div>';
     const slots = [...new Set(Object.keys(t.state.primary).concat(Object.keys(t.state.victim)))].map(Number).sort((a,b) => a-b);
     const cell = l => l ? [opt(l.private), l.shared.length ? l.shared.map(x => it(x)).join('') : '<span class="empty">empty</span>'] : ['<span class="empty">—</span>', '<span class="empty">—</span>'];
@@ -157,7 +161,7 @@ if (D.kind === 'sequential') {
 let cur = 0;
 const m = /step=(\d+)/.exec(location.hash);
 if (m) cur = Math.min(+m[1], steps.length - 1);
-else if (D.kind === 'sequential') { const b = steps.findIndex(t => t.divergence); if (b >= 0) cur = b; }
+else if (D.kind === 'sequential' || D.kind === 'go_diff') { const b = steps.findIndex(t => t.divergence); if (b >= 0) cur = b; }
 $('slider').max = Math.max(steps.length - 1, 0);
 function show(i) {
   if (steps.length === 0) { $('body').innerHTML = '<div class="agree">empty history</div>'; return; }

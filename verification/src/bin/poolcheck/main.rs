@@ -9,6 +9,9 @@
 //!   differential fuzzing, lock-free vs reference, failures saved as
 //!   replayable JSON files; `--shuttle`: shuttle-scheduled concurrent
 //!   histories (the shuttle tests, as subprocesses) instead.
+//! - `poolcheck go-diff [--budget 30s] [--seed S] [--slots 1,2,4] [--go GO]`:
+//!   the reference against Go's own `sync.Pool` on random sequential
+//!   histories (`verification/go`); a divergence is saved for replay.
 //! - `poolcheck replay FILE [--html OUT]`: re-runs a saved failure and
 //!   renders it step by step (terminal and self-contained HTML).
 //! - `poolcheck mutants [--only NAME]...`: the mutant kill table
@@ -37,6 +40,8 @@ mod explain;
 mod explain_test;
 #[cfg(not(any(loom, shuttle)))]
 mod fuzz;
+#[cfg(not(any(loom, shuttle)))]
+mod go_diff;
 #[cfg(not(any(loom, shuttle)))]
 mod history;
 #[cfg(not(any(loom, shuttle)))]
@@ -69,7 +74,7 @@ mod cli {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::{Args, Parser, Subcommand};
 
-    use crate::{explain, fuzz, mutants, replay, run, shuttle_fuzz};
+    use crate::{explain, fuzz, go_diff, mutants, replay, run, shuttle_fuzz};
 
     /// Settings shared by the subcommands.
     #[derive(Clone, Debug)]
@@ -248,6 +253,20 @@ poolcheck fuzz --budget 10m\n  \
 poolcheck fuzz --threads 1 --seed 42 --budget=30s --stop-on-failure\n  \
 poolcheck fuzz --shuttle --budget 5m")]
         Fuzz(FuzzArgs),
+        /// The reference against Go's own sync.Pool.
+        ///
+        /// Builds verification/go (a Go program that replays a history on
+        /// a real sync.Pool, one P per slot) with Go (--go, $GO, go on
+        /// PATH, then /usr/lib/go-1.19/bin/go; go1.13 or newer), then runs
+        /// random sequential histories (the sequential differential's
+        /// generator, no per-thread bound) through both, one Go process
+        /// per slot count, and compares every Get. A divergence is shrunk
+        /// and saved (`poolcheck replay FILE` draws it with a Go column).
+        /// Exit 1 on a divergence, 2 when Go is missing or too old.
+        #[command(after_help = "Examples:\n  \
+poolcheck go-diff --budget 20s\n  \
+poolcheck go-diff --slots 4 --seed 7 --budget 5m --go /usr/lib/go-1.19/bin/go")]
+        GoDiff(GoDiffArgs),
         /// Re-runs a saved failure and renders it step by step.
         ///
         /// FILE is a failure saved by `poolcheck fuzz`; the steps, both
@@ -374,6 +393,56 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         /// subprocesses) instead of the in-process ones.
         #[arg(long)]
         shuttle: bool,
+    }
+
+    #[derive(Debug, Args)]
+    struct GoDiffArgs {
+        /// How long to compare, the build excluded (e.g. 30s, 5m).
+        #[arg(long, value_name = "DURATION", value_parser = budget, default_value = "30s")]
+        budget: Duration,
+        /// Seed of the first history (history n uses seed S + n).
+        #[arg(long, value_name = "S", value_parser = seed, default_value = "0")]
+        seed: u64,
+        /// Slot counts (GOMAXPROCS of one Go process each), side by side.
+        #[arg(long, value_name = "K,K,..", value_delimiter = ',', value_parser = slot_count, default_value = "1,2,4")]
+        slots: Vec<usize>,
+        /// The go command [default: $GO, go on PATH, /usr/lib/go-1.19/bin/go].
+        #[arg(long, value_name = "GO")]
+        go: Option<PathBuf>,
+        /// Where a divergence is saved [default: target/poolcheck/failures].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Write the totals as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report here.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    }
+
+    fn slot_count(s: &str) -> Result<usize, String> {
+        s.parse()
+            .ok()
+            .filter(|n| (1..=64).contains(n))
+            .ok_or_else(|| format!("a slot count is 1..=64 (got {s:?})"))
+    }
+
+    fn go_diff_cmd(a: GoDiffArgs) -> Result<i32, String> {
+        let ctx = ctx(false, a.no_progress)?;
+        let (go, version) = go_diff::find_go(a.go.as_deref())?;
+        let build = go_diff::build(&ctx.root, &ctx.out, &go, &version)?;
+        let opts = go_diff::GoDiffOptions {
+            budget: a.budget,
+            seed: a.seed,
+            slots: a.slots,
+            dir: a.dir.unwrap_or_else(|| ctx.out.join("failures")),
+            progress: ctx.progress,
+        };
+        let stats = go_diff::run_reported(&build, &opts, a.json.as_deref(), a.junit.as_deref())?;
+        Ok(if stats.failures.is_empty() { 0 } else { 1 })
     }
 
     #[derive(Debug, Args)]
@@ -574,6 +643,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         match cli.command {
             Cmd::Run(a) => run_cmd(a),
             Cmd::Fuzz(a) => fuzz_cmd(a),
+            Cmd::GoDiff(a) => go_diff_cmd(a),
             Cmd::Replay(a) => {
                 replay::replay(&a.file, a.html, a.attempts)?;
                 Ok(0)

@@ -29,7 +29,7 @@ pub struct Mutant {
 }
 
 /// The checkers a catalogue row can name.
-pub const CHECKERS: [&str; 5] = ["loom", "shuttle", "miri", "differential", "test"];
+pub const CHECKERS: [&str; 6] = ["loom", "shuttle", "miri", "differential", "go-diff", "test"];
 
 /// Makes `cmd` (a cargo command) build the workspace's crates as `mutant`:
 /// `verification/mutant-rustc` as `RUSTC_WORKSPACE_WRAPPER`, copied to
@@ -162,7 +162,8 @@ pub fn select(all: Vec<Mutant>, only: &[String]) -> Result<Vec<Mutant>, String> 
     Ok(all.into_iter().filter(|m| only.contains(&m.name)).collect())
 }
 
-const EVIDENCE: [&str; 9] = [
+const EVIDENCE: [&str; 10] = [
+    "DIVERGENCE:",
     "Causality violation",
     "not linearizable",
     "Undefined Behavior",
@@ -266,6 +267,24 @@ pub fn run(
                     "differential",
                 ]);
             }
+            "go-diff" => {
+                cmd.env("CARGO_TARGET_DIR", ctx.out.join("std"))
+                    .env("VICTIM_POOL_MUTANT", &m.name)
+                    .args([
+                        "run",
+                        "--release",
+                        "-p",
+                        "victim-pool-verification",
+                        "--bin",
+                        "poolcheck",
+                        "--",
+                        "go-diff",
+                        "--no-progress",
+                        "--dir",
+                    ])
+                    .arg(&dir)
+                    .args(m.test.split_whitespace());
+            }
             "test" => {
                 cmd.env("CARGO_TARGET_DIR", ctx.out.join("std"))
                     .arg("test")
@@ -317,7 +336,13 @@ pub fn run(
             .chars()
             .take(200)
             .collect::<String>();
-        let killed = r.status == Status::Failed;
+        let mut status = r.status;
+        // go-diff kills by a divergence (exit 1) only: an error (no Go, a
+        // failed Go build: exit 2) is no kill.
+        if m.tool == "go-diff" && status == Status::Failed && !text.contains("DIVERGE from") {
+            status = Status::BuildError;
+        }
+        let killed = status == Status::Failed;
         let mut replay_file = None;
         let replay = match m.tool.as_str() {
             "loom" => format!(
@@ -349,6 +374,18 @@ pub fn run(
                     None => String::new(),
                 }
             }
+            "go-diff" => {
+                replay_file = std::fs::read_dir(&dir).ok().and_then(|d| {
+                    d.filter_map(Result::ok)
+                        .map(|e| e.path())
+                        .find(|p| p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("go-")))
+                });
+                format!(
+                    "RUSTFLAGS='{}' poolcheck go-diff {}",
+                    rustflags("", &m.name),
+                    m.test
+                )
+            }
             "test" => format!(
                 "RUSTFLAGS='{}' cargo test {}",
                 rustflags("", &m.name),
@@ -358,7 +395,7 @@ pub fn run(
         };
         let kill = Kill {
             mutant: m.clone(),
-            status: r.status,
+            status,
             killed,
             seconds: r.seconds,
             evidence,
@@ -441,10 +478,11 @@ mod tests {
     }
 
     /// Every `victim_pool_mutant = "…"` value written in the core's source.
+    /// The mutants of the core (src/) and of the reference (reference/src/,
+    /// judged by go-diff).
     fn cfgs_in_src() -> Vec<String> {
         let mut names = Vec::new();
-        let dir = root().join("src");
-        let mut stack = vec![dir];
+        let mut stack = vec![root().join("src"), root().join("reference/src")];
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).expect("read src/") {
                 let path = entry.expect("dir entry").path();
@@ -473,7 +511,7 @@ mod tests {
         assert_eq!(
             listed,
             cfgs_in_src(),
-            "verification/mutants.txt and the cfg'd alternatives in src/ differ"
+            "verification/mutants.txt and the cfg'd alternatives in src/ and reference/src/ differ"
         );
         assert!(catalogue
             .iter()

@@ -33,6 +33,10 @@ pub fn load(path: &Path) -> Result<Failure, String> {
             "{}: concurrent failure without a \"concurrent\" history",
             path.display()
         )),
+        Kind::GoDiff if failure.history.is_none() || failure.go.is_none() => Err(format!(
+            "{}: go-diff failure without a \"history\" and Go's \"go\" results",
+            path.display()
+        )),
         Kind::Shuttle if failure.shuttle.is_none() => Err(format!(
             "{}: shuttle failure without a \"shuttle\" case",
             path.display()
@@ -155,6 +159,31 @@ fn lock_free_lines(state: &LfState) -> Vec<String> {
     out
 }
 
+/// Puts Go's saved results beside each step of a sequential trace; the
+/// first step where they differ from the reference's, in words.
+fn add_go_column(trace: &mut [StepTrace], go: &crate::go_diff::GoCase) -> Option<String> {
+    let mut first = None;
+    for t in trace {
+        let got = crate::go_diff::go_observed(go, t.index);
+        if first.is_none() && got != t.reference.got {
+            let msg = format!(
+                "{}: Go {} ({} slots) got [{}], reference got [{}]",
+                t.action,
+                go.version,
+                go.slots,
+                items(&got),
+                items(&t.reference.got)
+            );
+            if t.divergence.is_none() {
+                t.divergence = Some(msg.clone());
+            }
+            first = Some(msg);
+        }
+        t.go = Some(got);
+    }
+    first
+}
+
 /// The report of a replay (also embedded in the HTML page).
 #[derive(Serialize)]
 struct Page<'a> {
@@ -203,6 +232,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             Kind::Concurrent => "concurrent",
             Kind::Shuttle => "shuttle",
             Kind::Adversarial => "adversarial",
+            Kind::GoDiff => "go-diff",
         },
         failure.seed,
         failure.message
@@ -295,10 +325,18 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             };
             (Vec::new(), reproduced)
         }
-        Kind::Sequential => {
+        Kind::Sequential | Kind::GoDiff => {
             let h = failure.history.as_ref().ok_or("no history")?;
-            let outcome = history::run(h, true);
+            let mut outcome = history::run(h, true);
             let _ = writeln!(out, "  config: {:?}", h.config);
+            let go_divergence = failure.go.as_ref().and_then(|go| {
+                let _ = writeln!(
+                    out,
+                    "  Go column: {} with {} slots (GOMAXPROCS), as saved",
+                    go.version, go.slots
+                );
+                add_go_column(&mut outcome.trace, go)
+            });
             for t in &outcome.trace {
                 let idx = t
                     .index
@@ -318,6 +356,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     items(&t.reference.got),
                     t.reference.dropped,
                 );
+                if let Some(go) = &t.go {
+                    let _ = writeln!(out, "        Go sync.Pool: got [{}]", items(go));
+                }
                 if t.index.is_some() {
                     let _ = writeln!(out, "      reference:");
                     for line in state_lines(&t.state) {
@@ -336,12 +377,17 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     let _ = writeln!(out, "      >>> {d}");
                 }
             }
-            let reproduced = match &outcome.divergence {
-                Some((at, msg)) => format!(
+            let reproduced = match (&outcome.divergence, go_divergence) {
+                (Some((at, msg)), _) => format!(
                     "reproduced at {}: {msg}",
                     at.map_or_else(|| "the end checks".to_string(), |i| format!("step {i}"))
                 ),
-                None => "did NOT reproduce: both implementations agree on every step".to_string(),
+                (None, Some(msg)) => format!(
+                    "lock-free and reference agree on every step; Go (saved results) differs: {msg}"
+                ),
+                (None, None) => {
+                    "did NOT reproduce: the implementations agree on every step".to_string()
+                }
             };
             (outcome.trace, reproduced)
         }

@@ -70,6 +70,7 @@ struct Report<'a> {
 enum Kind {
     Cargo(Command),
     Fuzz(Duration),
+    GoDiff(Duration),
     Mutants,
 }
 
@@ -199,6 +200,15 @@ fn stages(ctx: &Ctx, deep: bool) -> Vec<Stage> {
         name: "fuzz",
         command: format!("poolcheck fuzz --budget {}s --seed 0", fuzz_time.as_secs()),
         kind: Kind::Fuzz(fuzz_time),
+    });
+    let go_time = Duration::from_secs(if deep { 300 } else { 20 });
+    out.push(Stage {
+        name: "go-diff",
+        command: format!(
+            "poolcheck go-diff --budget {}s --seed 0 --slots 1,2,4",
+            go_time.as_secs()
+        ),
+        kind: Kind::GoDiff(go_time),
     });
     if deep {
         let (c, mut cmd) = cargo(
@@ -452,6 +462,47 @@ fn run_stage(
             }
             if Instant::now() >= deadline {
                 report.status = Status::TimedOut;
+            }
+        }
+        Kind::GoDiff(time) => {
+            let budget = (*time).min(deadline.saturating_duration_since(Instant::now()));
+            bar.set_length(budget.as_secs().max(1));
+            let result = crate::go_diff::find_go(None).and_then(|(go, version)| {
+                let build = crate::go_diff::build(&ctx.root, &ctx.out, &go, &version)?;
+                let opts = crate::go_diff::GoDiffOptions {
+                    budget,
+                    seed: 0,
+                    slots: vec![1, 2, 4],
+                    dir: ctx.out.join("failures"),
+                    progress: false,
+                };
+                crate::go_diff::go_diff(&build, &opts, bar)
+            });
+            match result {
+                Ok(stats) => {
+                    for t in &stats.per_slots {
+                        report.tests.push(TestCase {
+                            binary: "go-diff".into(),
+                            name: format!("{} slots: {} histories", t.slots, t.histories),
+                            outcome: if t.failure.is_some() { "FAILED" } else { "ok" }.into(),
+                        });
+                    }
+                    report.excerpt = stats
+                        .failures
+                        .iter()
+                        .map(|p| format!("divergence saved: poolcheck replay {}", p.display()))
+                        .collect();
+                    report.excerpt.push(stats.summary());
+                    report.status = if stats.failures.is_empty() {
+                        Status::Passed
+                    } else {
+                        Status::Failed
+                    };
+                }
+                Err(e) => {
+                    report.status = Status::Failed;
+                    report.excerpt.push(e);
+                }
             }
         }
         Kind::Mutants => {

@@ -205,6 +205,7 @@ pub fn fuzz(
                 concurrent: None,
                 observed: None,
                 shuttle: Some(case),
+                go: None,
             };
             let path = save(dir, &failure)?;
             let line = format!(

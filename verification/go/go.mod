@@ -1,0 +1,3 @@
+module victimpool/verification/pooldiff
+
+go 1.13
