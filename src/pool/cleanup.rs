@@ -218,6 +218,10 @@ impl<T> PoolShared<T> {
             let gate = local.gate.load(Ordering::Relaxed);
             local.gate.store(gate | CLAIMED, Ordering::Relaxed);
         }
+        // Odd: a Get scanning the victim now proves nothing about either
+        // generation. Relaxed: a Get that sees one of the swaps below sees
+        // this through the swap's Release.
+        self.victim_epoch.fetch_add(1, Ordering::Relaxed);
         let mut unlinked = Vec::new();
         for (id, local) in claimed.iter().enumerate() {
             let Some(local) = local else {
@@ -312,6 +316,9 @@ impl<T> PoolShared<T> {
                 pin
             })
             .collect();
+        // Even again, a new generation: Release pairs with the Acquire
+        // loads in Get's victim step.
+        self.victim_epoch.fetch_add(1, Ordering::Release);
         if !fenced {
             self.fence_failures.fetch_add(1, Ordering::Relaxed);
         }

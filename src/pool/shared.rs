@@ -63,11 +63,20 @@ pub(super) struct PoolShared<T> {
     /// `stats`: cleanups run, items they dropped, heavy fences the kernel
     /// refused, cleanups whose drops panicked.
     pub(super) cleanups: AtomicU64,
-    /// `cleanups + 1` once a Get has found the victim generation of that
-    /// count empty: later Gets skip the victim until the next cleanup (Go's
-    /// `victimSize = 0`). Written by Gets that miss, read by Gets reaching
-    /// the victim. A hint, not a publication: Relaxed. A Get whose count is
-    /// stale (a cleanup ran meanwhile) writes a value no count matches.
+    /// The victim generation's epoch, a sequence lock: odd while a cleanup
+    /// swaps chains and rotates private fields, even (and new) after it.
+    /// Written only by cleanup, under its lock: the odd increment before
+    /// its first chain swap (Relaxed: the swaps' Release carries it to
+    /// whoever sees a swap), the even one after its last rotation
+    /// (Release: pairs with the Acquire loads in Get's victim step, so a
+    /// Get that reads the new epoch sees every swap of that cleanup).
+    pub(super) victim_epoch: AtomicU64,
+    /// `epoch + 1` once a Get has scanned the victim generation of that
+    /// (even) epoch from start to end without a cleanup in between and
+    /// found it empty: later Gets skip the victim until the next cleanup
+    /// (Go's `victimSize = 0`). Written by such Gets, read by Gets reaching
+    /// the victim; Relaxed: a hint about a generation the reader has
+    /// already identified through `victim_epoch`.
     pub(super) victim_exhausted: AtomicU64,
     pub(super) cleanup_drops: AtomicU64,
     pub(super) fence_failures: AtomicU64,
@@ -109,6 +118,7 @@ impl<T> PoolShared<T> {
             marks: SlotMarks::new(),
             cleanup_state: Mutex::new(CleanupState::new()),
             cleanups: AtomicU64::new(0),
+            victim_epoch: AtomicU64::new(0),
             victim_exhausted: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
@@ -298,8 +308,11 @@ impl<T> PoolShared<T> {
         }
         // 4. The victim, unless a Get found it empty since the last cleanup:
         //    own private, then every slot's shared tail from ours.
-        let exhausted_mark = self.cleanups.load(Ordering::Relaxed).wrapping_add(1);
-        if self.victim_exhausted.load(Ordering::Relaxed) == exhausted_mark {
+        // Acquire pairs with cleanup's Release increment: the epoch read
+        // here is no newer than the swaps this Get sees.
+        let epoch = self.victim_epoch.load(Ordering::Acquire);
+        let exhausted_mark = epoch.wrapping_add(1);
+        if epoch % 2 == 0 && self.victim_exhausted.load(Ordering::Relaxed) == exhausted_mark {
             return (None, Event::Miss);
         }
         if let Some(value) = pin
@@ -314,8 +327,13 @@ impl<T> PoolShared<T> {
         {
             Some(value) => (Some(value), Event::VictimHit),
             None => {
-                self.victim_exhausted
-                    .store(exhausted_mark, Ordering::Relaxed);
+                // Only a scan of one whole generation proves it empty: no
+                // cleanup began (odd epoch) or ended meanwhile. Acquire keeps
+                // this load after the scan's loads.
+                if epoch % 2 == 0 && self.victim_epoch.load(Ordering::Acquire) == epoch {
+                    self.victim_exhausted
+                        .store(exhausted_mark, Ordering::Relaxed);
+                }
                 (None, Event::Miss)
             }
         }
