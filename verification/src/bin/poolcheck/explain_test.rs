@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::explain::{self, Event, Trace};
+use crate::context::Ctx;
+use crate::lessons::{out_dir, wrapper};
 use crate::mutants::Mutant;
-use crate::Ctx;
+use crate::trace::{self, Event, Trace};
 
 /// A test that outlives this is stopped and counted as failing.
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -265,7 +266,7 @@ fn event(
         value: None,
         value2: None,
         at: at.to_string(),
-        code: explain::source_line(root, at),
+        code: trace::source_line(root, at),
         stale,
         latest: None,
         racing,
@@ -277,7 +278,7 @@ fn event(
 
 /// `poolcheck explain MUTANT` for the `test` checker.
 pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, String> {
-    let dir = explain::out_dir(ctx)?;
+    let dir = out_dir(ctx)?;
     let log = dir.join(format!("{}.log", m.name));
     let mut args: Vec<String> = m.test.split_whitespace().map(str::to_string).collect();
     if !args.iter().any(|a| a == "--") {
@@ -302,7 +303,7 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         .arg("test")
         .args(&args)
         .env("CARGO_TARGET_DIR", dir.join("test"))
-        .env("RUSTC_WORKSPACE_WRAPPER", explain::wrapper(ctx, &m.name)?)
+        .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
         .env("RUST_BACKTRACE", "1")
         .env("VICTIM_POOL_EXPLAIN", "1")
         .stdout(Stdio::from(file))
@@ -343,7 +344,7 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
     }
     let trace = trace(&found, &ctx.root);
     let html_out = html_out.unwrap_or_else(|| dir.join(format!("{}.html", m.name)));
-    explain::draw(ctx, m, &trace, &html_out)
+    trace::draw(ctx, m, &trace, &html_out)
 }
 
 #[cfg(test)]

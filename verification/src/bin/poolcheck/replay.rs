@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::conc::{self, ConcHistory, ConcOutcome};
-use crate::fuzz::{built_mutant, Failure, Kind, FORMAT};
+use crate::failure::{built_mutant, Failure, Kind, ShuttleCase, FORMAT};
 use crate::history::{self, LfState, LocalState, ModelState, RingState, StepTrace};
-use crate::shuttle_fuzz::{self, ShuttleCase};
+use crate::shuttle_fuzz;
 
 /// Loads and validates a failure file.
 pub fn load(path: &Path) -> Result<Failure, String> {
@@ -191,7 +191,7 @@ struct LessonInfo {
 /// `poolcheck replay`. Returns the path of the HTML page.
 pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<PathBuf, String> {
     let failure = load(path)?;
-    crate::quiet_panics();
+    crate::context::quiet_panics();
     let built = built_mutant();
     let mut out = String::new();
     let _ = writeln!(out, "poolcheck replay {}", path.display());
@@ -237,7 +237,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             let _ = writeln!(out, "  replaying: {cmd}");
             print!("{out}");
             out.clear();
-            let ctx = crate::cli::ctx(false, true)?;
+            let ctx = crate::context::ctx(false, true)?;
             let trace_dir = ctx.out.join("shuttle-fuzz");
             std::fs::create_dir_all(&trace_dir)
                 .map_err(|e| format!("cannot create {}: {e}", trace_dir.display()))?;
@@ -256,7 +256,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             // lesson (one lane per thread, every shared-memory event).
             if failed {
                 if let Ok(text) = std::fs::read_to_string(&trace_file) {
-                    let trace = crate::explain::parse(&text, &ctx.root)?;
+                    let trace = crate::trace::parse(&text, &ctx.root)?;
                     let m = crate::mutants::Mutant {
                         name: failure
                             .mutant
@@ -266,15 +266,15 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                         test: case.test.clone(),
                         rule: failure.message.clone(),
                     };
-                    let lesson = failure.mutant.as_deref().and_then(crate::explain::lesson);
+                    let lesson = failure.mutant.as_deref().and_then(crate::lessons::lesson);
                     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
                     let _ = writeln!(
                         out,
                         "  the failing execution (trace {}):",
                         trace_file.display()
                     );
-                    out.push_str(&crate::explain::terminal(&trace, lesson, &m.rule, color));
-                    drawn = Some(crate::explain::html(&trace, &m, lesson, &ctx.root));
+                    out.push_str(&crate::trace::terminal(&trace, lesson, &m.rule, color));
+                    drawn = Some(crate::trace::html(&trace, &m, lesson, &ctx.root));
                 }
             }
             for l in &excerpt {
@@ -399,13 +399,13 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     let lesson = failure
         .mutant
         .as_deref()
-        .and_then(crate::explain::lesson)
+        .and_then(crate::lessons::lesson)
         .map(|l| LessonInfo {
             mutant: l.mutant.to_string(),
             invariant: l.invariant.to_string(),
             section: l.section.to_string(),
-            design: crate::cli::ctx(false, true)
-                .map(|c| crate::explain::design_link(&c.root, l.section))
+            design: crate::context::ctx(false, true)
+                .map(|c| crate::lessons::design_link(&c.root, l.section))
                 .unwrap_or_default(),
         });
     if let Some(l) = &lesson {
