@@ -3,7 +3,7 @@
 //! - `poolcheck run [--tier quick|deep] [--budget 15m] [--json FILE] [--junit FILE]`:
 //!   the in-process verification job (proptest differential, sequential
 //!   differential and checkers' tests, loom, shuttle, in-process fuzzing,
-//!   the mutant catalogue; Miri mutants in the deep tier). The full tier
+//!   the mutant catalogue; the deep tier adds Miri). The full tier
 //!   runner, with the Miri/TSan/ASan builds, is `.ci/verification.sh`.
 //! - `poolcheck fuzz [--threads N] [--budget D] [--seed S] [--dir DIR] [--shuttle]`:
 //!   differential fuzzing, lock-free vs reference, failures saved as
@@ -18,8 +18,7 @@
 //!   (verification/TOUR.md).
 //!
 //! `poolcheck help`, `poolcheck <command> --help` (or `-h`) and
-//! `--version` print to stdout. Exit codes: 0 success, 1 a check failed,
-//! 2 bad input (a one-line error on stderr).
+//! `--version` print to stdout. Exit codes: [`cli::EXIT_CODES`].
 
 #[cfg(any(loom, shuttle))]
 fn main() {
@@ -108,9 +107,32 @@ mod cli {
             .ok_or_else(|| format!("--threads must be a positive integer (got {s:?})"))
     }
 
+    fn attempts(s: &str) -> Result<usize, String> {
+        s.parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("--attempts must be a positive integer (got {s:?})"))
+    }
+
     fn seed(s: &str) -> Result<u64, String> {
         s.parse()
             .map_err(|_| format!("--seed must be an unsigned integer (got {s:?})"))
+    }
+
+    /// What the exit code says (every subcommand).
+    pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 a check failed (or a replay did not reproduce), \
+2 bad input (one line on stderr: `poolcheck: error: ...`), 3 internal error.";
+
+    /// `poolcheck replay --help`'s examples, with a file name as
+    /// `poolcheck fuzz` writes it.
+    fn replay_examples() -> String {
+        let file = crate::failure::file_name(crate::failure::Kind::Sequential, None, 42);
+        format!(
+            "Examples:\n  poolcheck replay target/poolcheck/failures/{file}\n  \
+poolcheck replay FILE --html failure.html\n\n\
+Exit 1 when the failure did not happen again (for a failure saved by a mutant's \
+build, replay it with a poolcheck built as that mutant: the command is printed)."
+        )
     }
 
     /// The verification CLI of victim-pool.
@@ -121,8 +143,8 @@ mod cli {
         about = "Verification CLI of victim-pool: the in-process verification job, differential fuzzing, failure replay and the mutant kill table",
         long_about = None,
         subcommand_required = true,
-        after_help = "Exit codes: 0 success, 1 a check failed, 2 bad input.\n\
-The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.sh; see verification/README.md."
+        after_help = format!("{EXIT_CODES}\n\
+The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.sh; see verification/README.md.")
     )]
     struct Cli {
         #[command(subcommand)]
@@ -136,7 +158,8 @@ The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.s
         ///
         /// Stages: the proptest and sequential differentials and the
         /// checkers' own tests, loom, shuttle, in-process fuzzing, the mutant
-        /// table (Miri mutants in the deep tier). Prints a progress bar per
+        /// table (a row whose checker is miri runs in the deep tier only;
+        /// the deep tier also runs Miri on the stress tests). Prints a progress bar per
         /// stage and a summary table, writes a JSON report (and JUnit XML
         /// with --junit); exit 1 on any divergence or surviving mutant.
         #[command(after_help = "Examples:\n  \
@@ -159,9 +182,7 @@ poolcheck fuzz --shuttle --budget 5m")]
         /// FILE is a failure saved by `poolcheck fuzz`; the steps, both
         /// pools' results and the lock-free internals are printed, and with
         /// --html also written as a self-contained HTML page.
-        #[command(after_help = "Examples:\n  \
-poolcheck replay target/poolcheck/failures/sequential-42.json\n  \
-poolcheck replay FILE --html failure.html")]
+        #[command(after_help = replay_examples())]
         Replay(ReplayArgs),
         /// The mutant kill table.
         ///
@@ -191,9 +212,9 @@ poolcheck explain\n  \
 poolcheck explain push_publish_relaxed\n  \
 poolcheck explain pop_tail_without_cas --html /tmp/lesson.html")]
         Explain(ExplainArgs),
-        /// Issue 14: every ordering of the core weakened one step, the
-        /// checks that kill each (verification/orderings.md); `--check`:
-        /// the table is up to date with src/.
+        /// Every ordering of the core weakened one step, and the checks
+        /// that kill each (verification/orderings.md); `--check`: the table
+        /// is up to date with src/.
         #[command(after_help = "Examples:\n  \
 poolcheck orderings --check\n  \
 poolcheck orderings --budget 30m\n  \
@@ -239,7 +260,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
 
     #[derive(Debug, Args)]
     struct RunArgs {
-        /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri mutants).
+        /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri).
         #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
         tier: Tier,
         /// Budget for the whole job (e.g. 90s, 10m, 1h30m) [default: 15m, 1h for deep].
@@ -259,7 +280,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
     #[derive(Debug, Args)]
     struct FuzzArgs {
         /// Worker threads [default: the available parallelism].
-        #[arg(long, value_name = "N", value_parser = threads)]
+        #[arg(long, value_name = "N", value_parser = threads, allow_negative_numbers = true)]
         threads: Option<usize>,
         /// How long to fuzz (e.g. 90s, 10m, 1h30m).
         #[arg(long, value_name = "DURATION", value_parser = budget, default_value = "1m")]
@@ -291,7 +312,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         #[arg(long, value_name = "OUT.html")]
         html: Option<PathBuf>,
         /// How many runs a concurrent failure gets to reproduce.
-        #[arg(long, value_name = "N", default_value_t = 200)]
+        #[arg(long, value_name = "N", value_parser = attempts, default_value = "200", allow_negative_numbers = true)]
         attempts: usize,
     }
 
@@ -300,7 +321,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         /// Only this mutant (repeatable; default: all).
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
-        /// quick, or deep (also the Miri mutants; loom bound 3).
+        /// quick, or deep (also the rows whose checker is miri; loom bound 3).
         #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
         tier: Tier,
         /// Budget for the whole table (e.g. 30m).
@@ -457,7 +478,11 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
                 ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) =>
             {
-                "missing subcommand (run, fuzz, replay or mutants)".to_string()
+                let names: Vec<String> = <Cli as clap::CommandFactory>::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                format!("missing subcommand ({})", names.join(", "))
             }
             None => {
                 let rendered = e.render().to_string();
@@ -481,8 +506,8 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
             Cmd::Run(a) => run_cmd(a),
             Cmd::Fuzz(a) => fuzz_cmd(a),
             Cmd::Replay(a) => {
-                replay::replay(&a.file, a.html, a.attempts)?;
-                Ok(0)
+                let reproduced = replay::replay(&a.file, a.html, a.attempts)?;
+                Ok(if reproduced { 0 } else { 1 })
             }
             Cmd::Mutants(a) => mutants_cmd(a),
             Cmd::Explain(a) => explain_cmd(a),

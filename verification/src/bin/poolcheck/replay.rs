@@ -188,8 +188,38 @@ struct LessonInfo {
     design: String,
 }
 
-/// `poolcheck replay`. Returns the path of the HTML page.
-pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<PathBuf, String> {
+/// The command that replays `path` with a poolcheck built as `mutant`
+/// (`None`: the real core), when this binary is built otherwise; a failure
+/// of the in-process harnesses only happens again in the build it came
+/// from. (Shuttle failures build their test as the failure's mutant.)
+fn needed_build(path: &Path, failure: &Failure, built: Option<&str>) -> Option<String> {
+    if failure.kind == Kind::Shuttle || failure.mutant.as_deref() == built {
+        return None;
+    }
+    let this = built.map_or_else(
+        || "the real core".to_string(),
+        |m| format!("mutant {m}"),
+    );
+    Some(match failure.mutant.as_deref() {
+        Some(m) => format!(
+            "saved by poolcheck built as mutant {m}, and this binary is {this}: \
+it cannot happen here. Replay it with poolcheck built as {m}:\n    \
+RUSTFLAGS='--cfg victim_pool_mutant=\"{m}\"' CARGO_TARGET_DIR=target/poolcheck/mutant-{m} \
+cargo run --release -p victim-pool-verification --bin poolcheck -- replay {}",
+            path.display()
+        ),
+        None => format!(
+            "saved by poolcheck built from the real core, and this binary is {this}: \
+replay it with a normal build:\n    \
+cargo run --release -p victim-pool-verification --bin poolcheck -- replay {}",
+            path.display()
+        ),
+    })
+}
+
+/// `poolcheck replay`: prints the replay, writes the page; whether the
+/// failure happened again.
+pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<bool, String> {
     let failure = load(path)?;
     crate::context::quiet_panics();
     let built = built_mutant();
@@ -207,20 +237,16 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         failure.seed,
         failure.message
     );
-    if failure.mutant != built {
-        let _ = writeln!(
-            out,
-            "  note: saved from a build of mutant {}, this binary is {}: rebuild with the same mutant (RUSTFLAGS='--cfg victim_pool_mutant=\"NAME\"') to reproduce",
-            failure.mutant.as_deref().unwrap_or("(none)"),
-            built.as_deref().unwrap_or("the real core"),
-        );
+    let needed = needed_build(path, &failure, built.as_deref());
+    if let Some(needed) = &needed {
+        let _ = writeln!(out, "  note: {needed}");
     }
     let mut command = None;
     let mut replay_excerpt = Vec::new();
     // A shuttle failure's page: the explain renderer's, when the replay
     // wrote a trace.
     let mut drawn: Option<String> = None;
-    let (trace, reproduced) = match failure.kind {
+    let (trace, reproduced, happened) = match failure.kind {
         Kind::Shuttle => {
             let case = failure.shuttle.as_ref().ok_or("no shuttle case")?;
             let cmd = case.command(failure.mutant.as_deref());
@@ -293,7 +319,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     log.display()
                 )
             };
-            (Vec::new(), reproduced)
+            (Vec::new(), reproduced, failed)
         }
         Kind::Sequential => {
             let h = failure.history.as_ref().ok_or("no history")?;
@@ -343,7 +369,8 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 ),
                 None => "did NOT reproduce: both implementations agree on every step".to_string(),
             };
-            (outcome.trace, reproduced)
+            let happened = outcome.divergence.is_some();
+            (outcome.trace, reproduced, happened)
         }
         Kind::Adversarial => {
             let (config, threads, ops) = crate::fuzz::adversarial_setup(failure.seed);
@@ -362,6 +389,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 format!(
                     "adversarial run re-run {attempts} times on real threads: a violation recurred {hits} times (scheduling is not deterministic)"
                 ),
+                hits > 0,
             )
         }
         Kind::Concurrent => {
@@ -390,10 +418,14 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 format!(
                     "concurrent history re-run {attempts} times on real threads: the violation reproduced {hits} times (scheduling is not deterministic; the recorded run is shown)"
                 ),
+                hits > 0,
             )
         }
     };
     let _ = writeln!(out, "  {reproduced}");
+    if let (false, Some(needed)) = (happened, &needed) {
+        let _ = writeln!(out, "  why: {needed}");
+    }
     print!("{out}");
 
     let lesson = failure
@@ -409,8 +441,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 .unwrap_or_default(),
         });
     if let Some(l) = &lesson {
+        let what = if happened { "broken" } else { "the rule it broke" };
         println!(
-            "  \u{2717} broken: {} (DESIGN.md \u{a7}{})",
+            "  \u{2717} {what}: {} (DESIGN.md \u{a7}{})",
             l.invariant, l.section
         );
     }
@@ -439,5 +472,5 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     std::fs::write(&html_path, page)
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     println!("  HTML: {}", html_path.display());
-    Ok(html_path)
+    Ok(happened)
 }

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::path::Path;
 
-/// The files whose orderings issue 14 covers (relative to the workspace root).
+/// The files whose orderings `poolcheck orderings` covers (relative to the workspace root).
 pub const CORE_FILES: &[&str] = &[
     "src/dequeue.rs",
     "src/chain.rs",
