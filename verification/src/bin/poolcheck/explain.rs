@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::context::Ctx;
-use crate::lessons::{lesson, out_dir, wrapper};
+use crate::lessons::{lesson, out_dir, run_logged, wrapper};
 use crate::mutants::{catalogue, Mutant};
 
 /// Whether `poolcheck explain` can draw a mutant killed by `m.tool`:
@@ -52,6 +52,9 @@ fn checker_target_dir(dir: &Path, tool: &str) -> PathBuf {
         .join(tool)
 }
 
+/// The longest a lesson's build and checker run may take.
+const CHECKER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// `poolcheck explain MUTANT`.
 pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, String> {
     let all = catalogue(&ctx.root)?;
@@ -88,7 +91,6 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
     cmd.current_dir(&ctx.root)
         .args([
             "test",
-            "-q",
             "-p",
             "victim-pool-verification",
             "--release",
@@ -112,11 +114,8 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
         m.test,
         log.display()
     );
-    let output = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let _ = std::fs::write(&log, &text);
-    if output.status.success() {
+    let (status, _) = run_logged(cmd, &log, &m.name, CHECKER_TIMEOUT)?;
+    if status.is_some_and(|s| s.success()) {
         println!(
             "{}: SURVIVED: {} {} passed, so there is no failing execution to draw",
             m.name, m.tool, m.test
@@ -125,8 +124,9 @@ pub fn explain(ctx: &Ctx, name: &str, html_out: Option<PathBuf>) -> Result<i32, 
     }
     if !trace_file.is_file() {
         return Err(format!(
-            "{} failed but wrote no trace (a build error?); see {}",
+            "{} failed{} but wrote no trace (a build error?); see {}",
             m.name,
+            if status.is_none() { " (timed out)" } else { "" },
             log.display()
         ));
     }
@@ -180,11 +180,10 @@ fn explain_differential(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Res
         m.name,
         log.display()
     );
-    let output = Command::new("cargo")
-        .current_dir(&ctx.root)
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ctx.root)
         .args([
             "build",
-            "-q",
             "--release",
             "-p",
             "victim-pool-verification",
@@ -193,13 +192,9 @@ fn explain_differential(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Res
         ])
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
-        .env("VICTIM_POOL_MUTANT", &m.name)
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let _ = std::fs::write(&log, &text);
-    if !output.status.success() {
+        .env("VICTIM_POOL_MUTANT", &m.name);
+    let (status, _) = run_logged(cmd, &log, &m.name, CHECKER_TIMEOUT)?;
+    if !status.is_some_and(|s| s.success()) {
         return Err(format!(
             "building poolcheck as {} failed; see {}",
             m.name,

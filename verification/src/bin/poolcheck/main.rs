@@ -120,7 +120,8 @@ mod cli {
     }
 
     /// What the exit code says (every subcommand).
-    pub const EXIT_CODES: &str = "Exit codes: 0 success, 1 a check failed (or a replay did not reproduce), \
+    pub const EXIT_CODES: &str =
+        "Exit codes: 0 success, 1 a check failed (or a replay did not reproduce), \
 2 bad input (one line on stderr: `poolcheck: error: ...`), 3 internal error.";
 
     /// `poolcheck replay --help`'s examples, with a file name as

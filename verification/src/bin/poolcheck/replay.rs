@@ -196,10 +196,7 @@ fn needed_build(path: &Path, failure: &Failure, built: Option<&str>) -> Option<S
     if failure.kind == Kind::Shuttle || failure.mutant.as_deref() == built {
         return None;
     }
-    let this = built.map_or_else(
-        || "the real core".to_string(),
-        |m| format!("mutant {m}"),
-    );
+    let this = built.map_or_else(|| "the real core".to_string(), |m| format!("mutant {m}"));
     Some(match failure.mutant.as_deref() {
         Some(m) => format!(
             "saved by poolcheck built as mutant {m}, and this binary is {this}: \
@@ -221,6 +218,12 @@ cargo run --release -p victim-pool-verification --bin poolcheck -- replay {}",
 /// failure happened again.
 pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<bool, String> {
     let failure = load(path)?;
+    let html_path = html.unwrap_or_else(|| path.with_extension("html"));
+    let page_dir = html_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
     crate::context::quiet_panics();
     let built = built_mutant();
     let mut out = String::new();
@@ -299,8 +302,11 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<boo
                         "  the failing execution (trace {}):",
                         trace_file.display()
                     );
-                    out.push_str(&crate::trace::terminal(&trace, lesson, &m.rule, color));
-                    drawn = Some(crate::trace::html(&trace, &m, lesson, &ctx.root));
+                    let focus = crate::trace::focus(&trace, &m.name, &ctx.root);
+                    out.push_str(&crate::trace::terminal(
+                        &trace, &focus, lesson, &m.rule, color,
+                    ));
+                    drawn = Some(crate::trace::html(&trace, &m, lesson, &ctx.root, &page_dir));
                 }
             }
             for l in &excerpt {
@@ -437,11 +443,15 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<boo
             invariant: l.invariant.to_string(),
             section: l.section.to_string(),
             design: crate::context::ctx(false, true)
-                .map(|c| crate::lessons::design_link(&c.root, l.section))
+                .map(|c| crate::lessons::design_link(&c.root, &page_dir, l.section))
                 .unwrap_or_default(),
         });
     if let Some(l) = &lesson {
-        let what = if happened { "broken" } else { "the rule it broke" };
+        let what = if happened {
+            "broken"
+        } else {
+            "the rule it broke"
+        };
         println!(
             "  \u{2717} {what}: {} (DESIGN.md \u{a7}{})",
             l.invariant, l.section
@@ -467,7 +477,6 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<boo
     let json = serde_json::to_string(&page)
         .map_err(|e| e.to_string())?
         .replace("</", "<\\/");
-    let html_path = html.unwrap_or_else(|| path.with_extension("html"));
     let page = drawn.unwrap_or_else(|| crate::html::PAGE.replace("/*DATA*/null", &json));
     std::fs::write(&html_path, page)
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::context::Ctx;
-use crate::lessons::{design_link, lesson, Lesson};
+use crate::lessons::{design_link, lesson, Kind, Lesson};
 use crate::mutants::Mutant;
 
 /// One object of a trace.
@@ -344,7 +344,7 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
     threads.sort_unstable();
     // The core names objects by number ("use after free of object 8 (…"):
     // give them their names.
-    let panic = name_objects(&panic, &objects);
+    let panic = name_objects(&without_registry_paths(&panic), &objects);
     Ok(Trace {
         objects,
         events,
@@ -353,6 +353,25 @@ pub fn parse(text: &str, root: &Path) -> Result<Trace, String> {
         threads,
         thread_names: Vec::new(),
     })
+}
+
+/// A dependency's source path in a panic message (`/home/u/.cargo/
+/// registry/src/index.crates.io-…/loom-0.7.3/src/rt/location.rs`) from its
+/// crate on (`loom-0.7.3/src/rt/location.rs`).
+fn without_registry_paths(message: &str) -> String {
+    message
+        .split(' ')
+        .map(|word| match word.find("/registry/src/") {
+            Some(i) => {
+                let rest = &word[i + "/registry/src/".len()..];
+                rest.split_once('/')
+                    .map_or(rest, |(_, path)| path)
+                    .to_string()
+            }
+            None => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `object N` in a checker message, with the object's name.
@@ -457,9 +476,182 @@ fn describe(e: &Event, objects: &[Object]) -> String {
     s
 }
 
-/// The terminal picture: one column per thread, time downward.
-pub fn terminal(trace: &Trace, lesson: Option<&Lesson>, rule: &str, color: bool) -> String {
-    const W: usize = 44;
+/// The steps a picture opens on: where the bug happens, and the steps it
+/// pairs with (the racing or repeated access, the free and the use after
+/// it, the stale load).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Focus {
+    /// The step where the bug happens (not where the checker noticed).
+    pub bug: usize,
+    /// The marked steps, `bug` among them, in order.
+    pub marked: Vec<usize>,
+    /// The first step shown unfolded; the ones before are folded.
+    pub first_shown: usize,
+}
+
+/// Steps shown before the first marked one.
+const LEAD_IN: usize = 4;
+
+/// The `file:line`s of `mutant`'s code in the core: the lines after each
+/// `victim_pool_mutant = "NAME"` cfg (not a `not(...)` one) up to the next
+/// blank line, comment or attribute, and the cfg's own line (a `cfg!` in
+/// an expression).
+fn mutant_lines(root: &Path, trace: &Trace, mutant: &str) -> Vec<String> {
+    let needle = format!("victim_pool_mutant = \"{mutant}\"");
+    let mut files: Vec<&str> = trace
+        .events
+        .iter()
+        .filter_map(|e| e.at.rsplit_once(':').map(|(f, _)| f))
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut out = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if !line.contains(&needle) || line.contains("not(") {
+                continue;
+            }
+            out.push(format!("{file}:{}", i + 1));
+            for (j, next) in lines.iter().enumerate().skip(i + 1).take(8) {
+                let t = next.trim();
+                if t.is_empty() || t.starts_with("//") || t.starts_with("#[") {
+                    break;
+                }
+                out.push(format!("{file}:{}", j + 1));
+            }
+        }
+    }
+    out
+}
+
+/// Where the bug of `mutant` happens in `trace`: the free of a use after
+/// free; else the last execution of the mutant's code that repeats another
+/// thread's on the same object (two consumers taking one index), or the
+/// last one at all (a Relaxed publish); else the first stale or racing
+/// access; else the last step.
+pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
+    let events = &trace.events;
+    let Some(last) = events.len().checked_sub(1) else {
+        return Focus::default();
+    };
+    let mut marked: Vec<usize> = events
+        .iter()
+        .filter(|e| e.racing || e.uaf)
+        .map(|e| e.step)
+        .collect();
+    let lines = mutant_lines(root, trace, mutant);
+    let in_mutant: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.op != "free" && lines.contains(&e.at))
+        .collect();
+    // The first execution that writes what another thread's already wrote
+    // there: both went on as if they alone had (one index taken twice).
+    let repeated = in_mutant.iter().find_map(|later| {
+        in_mutant
+            .iter()
+            .take_while(|e| e.step < later.step)
+            .find(|e| {
+                e.thread != later.thread
+                    && e.obj.is_some()
+                    && e.obj == later.obj
+                    && e.value.is_some()
+                    && e.value == later.value
+            })
+            .map(|earlier| (earlier.step, later.step))
+    });
+    let first_race = marked.first().copied();
+    let bug = if let Some(free) = events.iter().find(|e| e.op == "free" && e.uaf) {
+        free.step
+    } else if let Some((earlier, later)) = repeated {
+        marked.extend([earlier, later]);
+        // What each then did with what it took: its next cell access.
+        for step in [earlier, later] {
+            let thread = events[step].thread;
+            if let Some(e) = events[step..]
+                .iter()
+                .find(|e| e.thread == thread && e.op.starts_with("cell"))
+            {
+                marked.push(e.step);
+            }
+        }
+        later
+    } else if let Some(race) = first_race {
+        // The mutant's code run after the first racing access: the
+        // ordering that fails to order it (a Relaxed publish or claim).
+        in_mutant
+            .iter()
+            .find(|e| e.step > race)
+            .or(in_mutant.last())
+            .map_or(race, |e| e.step)
+    } else if let Some(e) = in_mutant.last() {
+        e.step
+    } else if let Some(e) = events.iter().find(|e| e.stale) {
+        e.step
+    } else {
+        last
+    };
+    // A stale load is the lesson only where weak memory is and no race or
+    // use after free says more.
+    let weak = lesson(mutant).is_some_and(|l| l.kind == Kind::WeakMemory);
+    if let Some(stale) = events
+        .iter()
+        .find(|e| e.stale && ((weak && first_race.is_none()) || e.step == bug))
+    {
+        marked.push(stale.step);
+    }
+    marked.push(bug);
+    marked.sort_unstable();
+    marked.dedup();
+    let first = marked.first().copied().unwrap_or(bug);
+    Focus {
+        bug,
+        first_shown: first.saturating_sub(LEAD_IN),
+        marked,
+    }
+}
+
+/// Width of the terminal picture.
+const COLUMNS: usize = 100;
+
+/// Splits `text` into lines of at most `width` characters, at spaces where
+/// it can.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for word in text.split(' ') {
+        let mut word: Vec<char> = word.chars().collect();
+        let len = cur.chars().count();
+        if len > 0 && len + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        while cur.chars().count() + word.len() > width {
+            let room = width - cur.chars().count();
+            cur.extend(word.drain(..room));
+            lines.push(std::mem::take(&mut cur));
+        }
+        cur.extend(word);
+    }
+    lines.push(cur);
+    lines
+}
+
+/// The terminal picture, at most 100 columns wide: one column per thread,
+/// time downward, a long event wrapped inside its column; the steps before
+/// the ones that matter folded into one line.
+pub fn terminal(
+    trace: &Trace,
+    focus: &Focus,
+    lesson: Option<&Lesson>,
+    rule: &str,
+    color: bool,
+) -> String {
     let paint = |s: &str, code: &str| {
         if color {
             format!("\x1b[{code}m{s}\x1b[0m")
@@ -467,52 +659,94 @@ pub fn terminal(trace: &Trace, lesson: Option<&Lesson>, rule: &str, color: bool)
             s.to_string()
         }
     };
+    let lanes = trace.threads.len().max(1);
+    let w = ((COLUMNS - 5) / lanes).clamp(12, 48);
     let mut out = String::new();
     let _ = write!(out, "{:>4} ", "step");
     for &t in &trace.threads {
-        let mut name = trace.thread_name(t);
-        name.truncate(W - 2);
-        let _ = write!(out, "{name:<W$}");
+        let name: String = trace.thread_name(t).chars().take(w - 2).collect();
+        let _ = write!(out, "{name:<w$}");
     }
+    out.truncate(out.trim_end().len());
     out.push('\n');
-    let col = |t: usize| trace.threads.iter().position(|&x| x == t).unwrap_or(0);
-    for e in &trace.events {
-        let mut text = e.text.clone();
-        if text.chars().count() > W - 2 {
-            text = text.chars().take(W - 3).collect::<String>() + "…";
-        }
-        let pad = " ".repeat(col(e.thread) * W);
-        let cell = format!("{text:<W$}");
-        let cell = if e.racing || e.uaf {
-            paint(&cell, "1;31")
-        } else if e.stale {
-            paint(&cell, "1;33")
-        } else {
-            cell
-        };
+    if focus.first_shown > 0 {
         let _ = writeln!(
             out,
-            "{:>4} {pad}{}  {}",
-            e.step,
-            cell.trim_end(),
-            paint(&e.at, "2")
+            "{}",
+            paint(
+                &format!(
+                    "   … steps 0–{} folded (the lesson page shows them)",
+                    focus.first_shown - 1
+                ),
+                "2"
+            )
         );
     }
-    let broke = lesson.map_or(rule, |l| l.invariant);
-    let _ = writeln!(
-        out,
-        "{}",
-        paint(&format!("  ✗ broken here: {broke}."), "1;31")
-    );
-    if let Some(l) = lesson {
-        let _ = writeln!(out, "    rule: {rule} (DESIGN.md §{})", l.section);
+    let col = |t: usize| trace.threads.iter().position(|&x| x == t).unwrap_or(0);
+    for e in &trace.events[focus.first_shown.min(trace.events.len())..] {
+        let pad = " ".repeat(col(e.thread) * w);
+        let marked = focus.marked.contains(&e.step);
+        let text = format!("{}{}", if marked { "▶ " } else { "" }, e.text);
+        let mut cells = wrap(&text, w - 1);
+        cells.push(e.at.clone());
+        for (k, cell) in cells.iter().enumerate() {
+            let step = if k == 0 {
+                format!("{:>4}", e.step)
+            } else {
+                "    ".to_string()
+            };
+            let cell = if k + 1 == cells.len() {
+                paint(cell, "2")
+            } else if e.racing || e.uaf {
+                paint(cell, "1;31")
+            } else if e.stale {
+                paint(cell, "1;33")
+            } else if marked {
+                paint(cell, "1")
+            } else {
+                cell.clone()
+            };
+            let _ = writeln!(out, "{step} {pad}{cell}");
+        }
+        if e.step == focus.bug {
+            let what = lesson.map_or(rule, |l| l.here);
+            for line in wrap(
+                &format!("✗ step {}, what went wrong: {what}", e.step),
+                COLUMNS - 5,
+            ) {
+                let _ = writeln!(out, "     {}", paint(&line, "1;31"));
+            }
+        }
     }
-    let _ = writeln!(out, "    checker: {}", trace.panic);
+    let broke = lesson.map_or(rule, |l| l.invariant);
+    for line in wrap(&format!("✗ broken: {broke}."), COLUMNS - 2) {
+        let _ = writeln!(out, "  {}", paint(&line, "1;31"));
+    }
+    if let Some(l) = lesson {
+        for line in wrap(
+            &format!("rule: {rule} (DESIGN.md §{})", l.section),
+            COLUMNS - 4,
+        ) {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    for line in wrap(&format!("checker: {}", trace.panic), COLUMNS - 4) {
+        let _ = writeln!(out, "    {line}");
+    }
     out
 }
 
 /// The self-contained HTML page.
-pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> String {
+///
+/// `page_dir` is where the page will be: its links to DESIGN.md and the
+/// repository's files are relative to it.
+pub fn html(
+    trace: &Trace,
+    m: &Mutant,
+    lesson: Option<&Lesson>,
+    root: &Path,
+    page_dir: &Path,
+) -> String {
     #[derive(Serialize)]
     struct Data<'a> {
         mutant: &'a str,
@@ -523,8 +757,11 @@ pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> 
         kind: String,
         section: &'a str,
         design: String,
-        /// The DESIGN.md section's text (the page is self-contained).
-        design_text: String,
+        /// The DESIGN.md section, rendered (the page is self-contained).
+        design_html: String,
+        /// What goes wrong at the bug's step, in one line.
+        here: &'a str,
+        focus: Focus,
         /// Per source line of an event (`src/chain.rs:334`): the first line
         /// number shown and the lines around it.
         sources: BTreeMap<String, (usize, Vec<String>)>,
@@ -562,8 +799,13 @@ pub fn html(trace: &Trace, m: &Mutant, lesson: Option<&Lesson>, root: &Path) -> 
         invariant: lesson.map_or("", |l| l.invariant),
         kind: lesson.map_or("?".to_string(), |l| format!("{:?}", l.kind)),
         section: lesson.map_or("", |l| l.section),
-        design: design_link(root, section),
-        design_text: design_section(root, section),
+        design: design_link(root, page_dir, section),
+        design_html: markdown(
+            &design_section(root, section),
+            &crate::lessons::relative(page_dir, root),
+        ),
+        here: lesson.map_or(&m.rule, |l| l.here),
+        focus: focus(trace, &m.name, root),
         sources,
         trace,
     };
@@ -606,6 +848,181 @@ fn design_section(root: &Path, section: &str) -> String {
     out.join("\n")
 }
 
+/// Escapes text for HTML.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The inline Markdown of DESIGN.md (`code`, **bold**, *emphasis*,
+/// [links](target)) as HTML; a relative link target is made relative to
+/// the page through `to_root` (the workspace root, seen from the page).
+fn inline(text: &str, to_root: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let (mut bold, mut em) = (false, false);
+    let find = |from: usize, c: char| chars[from..].iter().position(|&x| x == c).map(|p| p + from);
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`' {
+            if let Some(end) = find(i + 1, '`') {
+                let code: String = chars[i + 1..end].iter().collect();
+                let _ = write!(out, "<code>{}</code>", escape(&code));
+                i = end + 1;
+                continue;
+            }
+        }
+        if c == '[' {
+            if let Some(close) = find(i + 1, ']') {
+                if chars.get(close + 1) == Some(&'(') {
+                    if let Some(end) = find(close + 2, ')') {
+                        let label: String = chars[i + 1..close].iter().collect();
+                        let target: String = chars[close + 2..end].iter().collect();
+                        let href = if target.contains("://") {
+                            target
+                        } else if let Some(anchor) = target.strip_prefix('#') {
+                            format!("{to_root}/DESIGN.md#{anchor}")
+                        } else {
+                            format!("{to_root}/{target}")
+                        };
+                        let _ = write!(
+                            out,
+                            "<a href=\"{}\">{}</a>",
+                            escape(&href),
+                            inline(&label, to_root)
+                        );
+                        i = end + 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        if c == '*' && chars.get(i + 1) == Some(&'*') {
+            out.push_str(if bold { "</b>" } else { "<b>" });
+            bold = !bold;
+            i += 2;
+            continue;
+        }
+        if c == '*' {
+            out.push_str(if em { "</em>" } else { "<em>" });
+            em = !em;
+            i += 1;
+            continue;
+        }
+        out.push_str(&escape(&c.to_string()));
+        i += 1;
+    }
+    if em {
+        out.push_str("</em>");
+    }
+    if bold {
+        out.push_str("</b>");
+    }
+    out
+}
+
+/// The block Markdown of a DESIGN.md section (headings, paragraphs, lists,
+/// tables, fenced code) as HTML.
+fn markdown(text: &str, to_root: &str) -> String {
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let t = line.trim_end();
+        if t.is_empty() {
+            continue;
+        }
+        if t.starts_with("```") {
+            let mut code = Vec::new();
+            for l in lines.by_ref() {
+                if l.trim_start().starts_with("```") {
+                    break;
+                }
+                code.push(escape(l));
+            }
+            let _ = write!(out, "<pre>{}</pre>", code.join("\n"));
+        } else if let Some(h) = t.strip_prefix('#') {
+            let level = 1 + h.chars().take_while(|&c| c == '#').count();
+            let title = h.trim_start_matches('#').trim();
+            let level = (level + 1).min(6);
+            let _ = write!(out, "<h{level}>{}</h{level}>", inline(title, to_root));
+        } else if t.starts_with('|') {
+            let mut rows = vec![t.to_string()];
+            while let Some(l) = lines.next_if(|l| l.trim_start().starts_with('|')) {
+                rows.push(l.trim().to_string());
+            }
+            out.push_str("<table>");
+            for (r, row) in rows.iter().enumerate() {
+                let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+                if cells
+                    .iter()
+                    .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
+                {
+                    continue;
+                }
+                let tag = if r == 0 { "th" } else { "td" };
+                out.push_str("<tr>");
+                for c in cells {
+                    let _ = write!(out, "<{tag}>{}</{tag}>", inline(c, to_root));
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</table>");
+        } else if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("1. ") {
+            let ordered = t.starts_with("1. ");
+            let mut items = vec![item_text(t)];
+            while let Some(l) = lines
+                .next_if(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("```"))
+            {
+                let lt = l.trim_start();
+                let is_item = lt.starts_with("- ")
+                    || lt.starts_with("* ")
+                    || lt.split_once(". ").is_some_and(|(n, _)| {
+                        !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+                    });
+                if is_item && !l.starts_with("    ") {
+                    items.push(item_text(lt));
+                } else if let Some(last) = items.last_mut() {
+                    last.push(' ');
+                    last.push_str(lt);
+                }
+            }
+            let tag = if ordered { "ol" } else { "ul" };
+            let _ = write!(out, "<{tag}>");
+            for it in items {
+                let _ = write!(out, "<li>{}</li>", inline(&it, to_root));
+            }
+            let _ = write!(out, "</{tag}>");
+        } else {
+            let mut para = vec![t.trim().to_string()];
+            while let Some(l) = lines.next_if(|l| {
+                let l = l.trim();
+                !l.is_empty()
+                    && !l.starts_with('#')
+                    && !l.starts_with("```")
+                    && !l.starts_with('|')
+                    && !l.starts_with("- ")
+            }) {
+                para.push(l.trim().to_string());
+            }
+            let _ = write!(out, "<p>{}</p>", inline(&para.join(" "), to_root));
+        }
+    }
+    out
+}
+
+/// A list item's text without its marker.
+fn item_text(line: &str) -> String {
+    let line = line.trim_start();
+    line.strip_prefix("- ")
+        .or_else(|| line.strip_prefix("* "))
+        .or_else(|| line.split_once(". ").map(|(_, rest)| rest))
+        .unwrap_or(line)
+        .to_string()
+}
+
 /// Renders an existing trace file (no build): `--trace FILE`.
 pub fn render(ctx: &Ctx, m: &Mutant, trace_file: &Path, html_out: &Path) -> Result<i32, String> {
     let text = std::fs::read_to_string(trace_file)
@@ -618,15 +1035,28 @@ pub fn render(ctx: &Ctx, m: &Mutant, trace_file: &Path, html_out: &Path) -> Resu
 pub fn draw(ctx: &Ctx, m: &Mutant, trace: &Trace, html_out: &Path) -> Result<i32, String> {
     let lesson = lesson(&m.name);
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    println!(
+    let title = format!(
         "lesson {} ({}: {}): {}",
         m.name,
         m.tool,
         m.test,
         lesson.map_or("", |l| l.section)
     );
-    print!("{}", terminal(trace, lesson, &m.rule, color));
-    std::fs::write(html_out, html(trace, m, lesson, &ctx.root))
+    for line in wrap(&title, COLUMNS) {
+        println!("{line}");
+    }
+    print!(
+        "{}",
+        terminal(
+            trace,
+            &focus(trace, &m.name, &ctx.root),
+            lesson,
+            &m.rule,
+            color
+        )
+    );
+    let page_dir = html_out.parent().unwrap_or(Path::new("."));
+    std::fs::write(html_out, html(trace, m, lesson, &ctx.root, page_dir))
         .map_err(|e| format!("cannot write {}: {e}", html_out.display()))?;
     println!("page: {}", html_out.display());
     Ok(0)
@@ -657,6 +1087,7 @@ td .at a{color:#889}
 td.step{color:#99a;width:32px}
 td.ev{background:#eef6ff;border-left:3px solid #4a7fc1;cursor:pointer}
 tr.future td.ev{opacity:.35}
+tr.future td.ev.mark{opacity:1}
 tr.cur td{background:#fff7c2}
 td.ev.stale{background:#fff0c2;border-left-color:#d08a00}
 td.ev.race{background:#ffe3e6;border-left-color:#d33;font-weight:bold}
@@ -680,12 +1111,23 @@ td.src a{color:#778;font-size:11px}
 .snip .snipf{color:#35506b;padding:0 6px 2px;font-weight:bold}
 .snip .ln{display:inline-block;width:34px;color:#99a;text-align:right;margin-right:8px}
 .snip .hl{background:#fff1a8}
-#designtext{font-size:12px;white-space:pre-wrap;max-height:260px;overflow:auto;background:#fafbfc;border-radius:4px;padding:4px}
+#designtext{font-size:12px;max-height:300px;overflow:auto;background:#fafbfc;border-radius:4px;padding:4px 8px}
+#designtext pre{font-size:11px;background:#f0f2f5;padding:4px;overflow-x:auto}
+#designtext table{font-family:inherit;font-size:11px;table-layout:auto}
+#designtext td,#designtext th{border:1px solid #d5dae1;padding:2px 4px;position:static}
+#designtext h2,#designtext h3,#designtext h4{font-size:13px;margin:6px 0}
+#designtext p{margin:4px 0}
+tr.fold td{background:#eef2f7;color:#35506b;cursor:pointer;font-family:system-ui,sans-serif;font-size:12px;padding:4px 8px}
+tr.folded{display:none}
+td.ev.mark{box-shadow:inset 0 0 0 2px #d33}
+td.ev .tag{display:inline-block;background:#d33;color:#fff;font-size:10px;border-radius:3px;padding:0 4px;margin-right:4px;font-weight:bold}
+tr.wrong td{background:#ffe3e6;color:#8a0010;font-family:system-ui,sans-serif;font-size:13px;font-weight:bold;padding:5px 8px;border-left:3px solid #d33}
+#steplink{color:#35506b;font-size:12px}
 </style></head><body>
 <header><h1 id="title"></h1><div class="rule" id="rule"></div><div class="meta" id="meta"></div></header>
 <div class="controls"><button id="prev">&#9664;</button><button id="next">&#9654;</button>
 <input type="range" id="slider" min="0" value="0"><span id="pos" style="font-family:monospace"></span>
-<span class="legend"><span style="background:#fff0c2">stale load</span><span style="background:#ffe3e6">race</span><span style="background:#eceff3">free</span><span style="background:#ffd9de;outline:1px dashed #d33">use after free</span> &larr; &rarr; keys step</span></div>
+<a id="steplink" href="#">link to this step</a> <span class="legend"><span style="background:#fff0c2">stale load</span><span style="background:#ffe3e6">race</span><span style="background:#eceff3">free</span><span style="background:#ffd9de;outline:1px dashed #d33">use after free</span> &larr; &rarr; keys step</span></div>
 <main><div id="lanes"></div><div id="side">
 <div class="card"><h2>This step</h2><div id="now"></div></div>
 <div class="card"><h2>Ring after this step (T = tail, H = head, green = typ set)</h2><div id="ring"></div></div>
@@ -711,24 +1153,33 @@ if (T.objects.length === 0) {
   $('objs').closest('.card').style.display = 'none';
   $('ring').closest('.card').style.display = 'none';
 }
-$('designtext').textContent = D.design_text || '(section not found)';
+$('designtext').innerHTML = D.design_html || '(section not found)';
 $('title').textContent = D.kind === '?' ? 'Failure of ' + D.mutant + ' (' + D.checker + ' ' + D.test + ')' : 'Lesson: ' + D.mutant + ' (' + D.kind + ')';
 $('rule').textContent = 'Broken rule: ' + D.rule;
 $('meta').innerHTML = 'killed by ' + esc(D.checker) + ' ' + esc(D.test) + ' · ' + E.length + ' events · ' + design + ' · checker said: ' + esc(T.panic.slice(0, 160));
-$('broken').innerHTML = '<b>&#10007; Broken at the last step:</b> ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
 const lane = t => { const i = T.threads.indexOf(t); return T.thread_names.length ? T.thread_names[i] : 'thread ' + t; };
+const F = D.focus, last = E.length - 1;
+$('broken').innerHTML = '<b>&#10007; Broken at step ' + F.bug + '</b> (' + esc(lane(E[F.bug].thread)) + ')' + (F.bug < last ? ', noticed by the checker at step ' + last : '') + ': ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
 let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th title="' + esc(lane(t)) + '">' + esc(lane(t)) + '</th>').join('') + '</tr>';
+if (F.first_shown > 0)
+  h += '<tr class="fold" id="fold"><td colspan="' + (T.threads.length + 1) + '">&#9656; steps 0&ndash;' + (F.first_shown - 1) + ' folded (what led up to it): click to show</td></tr>';
 E.forEach((e, i) => {
-  h += '<tr id="r' + i + '"><td class="step">' + i + '</td>';
+  h += '<tr id="r' + i + '"' + (i < F.first_shown ? ' class="folded"' : '') + '><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
     if (t === e.thread) {
-      const cls = 'ev' + (e.uaf ? ' uaf' : e.op === 'free' ? ' free' : e.racing ? ' race' : e.stale ? ' stale' : '');
-      h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + esc(e.text) + '<span class="at">' + src(e.at) + '</span></td>';
+      const marked = F.marked.includes(i);
+      const cls = 'ev' + (e.uaf ? ' uaf' : e.op === 'free' ? ' free' : e.racing ? ' race' : e.stale ? ' stale' : '') + (marked ? ' mark' : '');
+      const tag = i === F.bug ? '<span class="tag">bug</span>' : marked ? '<span class="tag">pair</span>' : '';
+      h += '<td class="' + cls + '" title="' + esc(e.code) + '" onclick="go(' + i + ')">' + tag + esc(e.text) + '<span class="at">' + src(e.at) + '</span></td>';
     } else h += '<td></td>';
   });
   h += '</tr>';
+  if (i === F.bug)
+    h += '<tr class="wrong" id="wrong"><td colspan="' + (T.threads.length + 1) + '">&#10007; step ' + i + ', what went wrong: ' + esc(D.here) + '</td></tr>';
 });
 $('lanes').innerHTML = h + '</table>';
+const unfold = () => { const f = $('fold'); if (f) f.remove(); document.querySelectorAll('tr.folded').forEach(r => r.classList.remove('folded')); };
+if ($('fold')) $('fold').onclick = unfold;
 $('objs').innerHTML = T.objects.slice(0, 40).map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>') + (T.objects.length > 40 ? '<br>… ' + (T.objects.length - 40) + ' more' : '');
 const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no dequeue in this lesson</span>' : rs.map(r => {
   const cap = r.typ.length, m = x => ((x % cap) + cap) % cap;
@@ -741,9 +1192,12 @@ const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no deq
   return s + '</div>';
 }).join('');
 const slider = $('slider'); slider.max = E.length - 1;
-function go(i) {
+function go(i, scroll) {
   i = Math.max(0, Math.min(E.length - 1, i)); slider.value = i;
-  E.forEach((_, j) => { const r = $('r' + j); r.className = j === i ? 'cur' : j > i ? 'future' : ''; });
+  if (i < F.first_shown) unfold();
+  history.replaceState(null, '', '#step=' + i);
+  $('steplink').href = '#step=' + i;
+  E.forEach((_, j) => { const r = $('r' + j); r.classList.toggle('cur', j === i); r.classList.toggle('future', j > i); });
   const e = E[i];
   $('pos').textContent = 'step ' + i + ' / ' + (E.length - 1);
   const why = {
@@ -754,14 +1208,23 @@ function go(i) {
   const stale = e.op in why ? (e.stale || e.racing ? why[e.op] : '') : (e.stale ? '<br><b style="color:#a66d00">stale: loom let this load read an older value than the latest store (' + esc(e.latest) + ')</b>' : '') + (e.racing ? '<br><b style="color:#c00">data race: this access and another thread\'s are not ordered by happens-before</b>' : '');
   $('now').innerHTML = '<b>' + esc(lane(e.thread)) + '</b>: ' + esc(e.text) + stale + (e.uaf && e.op !== 'free' ? '<br><b style="color:#a0001a">use after free: this object was dropped at step ' + freeStep(e) + '</b>' : '') + (e.uaf && e.op === 'free' ? '<br><b style="color:#a0001a">freed while another thread still uses it (see the later red access)</b>' : '') + snippet(e.at);
   $('ring').innerHTML = ringHtml(T.rings[i]);
-  $('r' + i).scrollIntoView({block: 'nearest'});
+  if (scroll !== false) $('r' + i).scrollIntoView({block: 'nearest'});
 }
 function freeStep(e) { const f = E.findIndex(x => x.op === 'free' && x.freed.includes(e.obj)); return f < 0 ? '?' : f; }
 slider.oninput = () => go(+slider.value);
 $('prev').onclick = () => go(+slider.value - 1);
 $('next').onclick = () => go(+slider.value + 1);
 document.onkeydown = ev => { if (ev.key === 'ArrowLeft') go(+slider.value - 1); if (ev.key === 'ArrowRight') go(+slider.value + 1); };
-go(E.length - 1);
+const fromHash = () => { const m = /step=(\d+)/.exec(location.hash); return m ? +m[1] : null; };
+window.onhashchange = () => { const n = fromHash(); if (n !== null && n !== +slider.value) go(n); };
+const start = fromHash();
+if (start === null) {
+  // First load: the lanes start at the first step shown, so the marked
+  // steps and the bug are in view together.
+  go(F.bug, false);
+  const top = $('fold') || $('r' + F.first_shown);
+  $('lanes').scrollTop = top.offsetTop - $('lanes').querySelector('th').offsetHeight;
+} else go(start);
 </script></body></html>
 "##;
 
