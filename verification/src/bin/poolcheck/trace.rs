@@ -582,10 +582,20 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
     } else if let Some(race) = first_race {
         // The mutant's code run after the first racing access: the
         // ordering that fails to order it (a Relaxed publish or claim).
+        // Without a line of its own (a mutated constant), the load that
+        // should have acquired: the later racer's last Relaxed load between
+        // the two accesses.
+        let later = marked.last().copied().unwrap_or(race);
         in_mutant
             .iter()
             .find(|e| e.step > race)
             .or(in_mutant.last())
+            .copied()
+            .or_else(|| {
+                events[race..later].iter().rev().find(|e| {
+                    e.thread == events[later].thread && e.op == "load" && e.ordering == "Relaxed"
+                })
+            })
             .map_or(race, |e| e.step)
     } else if let Some(e) = in_mutant.last() {
         e.step
@@ -688,14 +698,15 @@ pub fn terminal(
         let marked = focus.marked.contains(&e.step);
         let text = format!("{}{}", if marked { "▶ " } else { "" }, e.text);
         let mut cells = wrap(&text, w - 1);
-        cells.push(e.at.clone());
+        let text_lines = cells.len();
+        cells.extend(wrap(&e.at, w - 1));
         for (k, cell) in cells.iter().enumerate() {
             let step = if k == 0 {
                 format!("{:>4}", e.step)
             } else {
                 "    ".to_string()
             };
-            let cell = if k + 1 == cells.len() {
+            let cell = if k >= text_lines {
                 paint(cell, "2")
             } else if e.racing || e.uaf {
                 paint(cell, "1;31")
@@ -948,24 +959,21 @@ fn markdown(text: &str, to_root: &str) -> String {
             let title = h.trim_start_matches('#').trim();
             let level = (level + 1).min(6);
             let _ = write!(out, "<h{level}>{}</h{level}>", inline(title, to_root));
-        } else if t.starts_with('|') {
+        } else if t.contains('|') && lines.peek().is_some_and(|l| is_separator(l)) {
             let mut rows = vec![t.to_string()];
-            while let Some(l) = lines.next_if(|l| l.trim_start().starts_with('|')) {
+            while let Some(l) = lines.next_if(|l| l.contains('|')) {
                 rows.push(l.trim().to_string());
             }
             out.push_str("<table>");
             for (r, row) in rows.iter().enumerate() {
-                let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
-                if cells
-                    .iter()
-                    .all(|c| c.chars().all(|ch| ch == '-' || ch == ':'))
-                {
+                if is_separator(row) {
                     continue;
                 }
+                let cells = cells(row);
                 let tag = if r == 0 { "th" } else { "td" };
                 out.push_str("<tr>");
                 for c in cells {
-                    let _ = write!(out, "<{tag}>{}</{tag}>", inline(c, to_root));
+                    let _ = write!(out, "<{tag}>{}</{tag}>", inline(&c, to_root));
                 }
                 out.push_str("</tr>");
             }
@@ -1011,6 +1019,35 @@ fn markdown(text: &str, to_root: &str) -> String {
         }
     }
     out
+}
+
+/// A table's header separator: `---|:---`.
+fn is_separator(line: &str) -> bool {
+    let t = line.trim();
+    t.contains('-') && t.contains('|') && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+}
+
+/// A table row's cells: split at each `|` that is not escaped (`\|`).
+fn cells(row: &str) -> Vec<String> {
+    let row = row.trim();
+    let row = row.strip_prefix('|').unwrap_or(row);
+    let row = row
+        .strip_suffix('|')
+        .filter(|r| !r.ends_with('\\'))
+        .unwrap_or(row);
+    let mut out = vec![String::new()];
+    let mut chars = row.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'|') => {
+                out.last_mut().expect("never empty").push('|');
+                chars.next();
+            }
+            '|' => out.push(String::new()),
+            c => out.last_mut().expect("never empty").push(c),
+        }
+    }
+    out.iter().map(|c| c.trim().to_string()).collect()
 }
 
 /// A list item's text without its marker.
@@ -1266,5 +1303,101 @@ mod tests {
         assert!(!t.events[0].stale);
         assert!(t.events[1].stale);
         assert_eq!(t.events[1].latest, Some(5));
+    }
+
+    /// The line of `src/dequeue.rs` where `pop_tail_without_cas` stores the tail.
+    fn mutant_store_line(root: &Path) -> usize {
+        let text = std::fs::read_to_string(root.join("src/dequeue.rs")).unwrap();
+        let attr = text
+            .lines()
+            .position(|l| {
+                l.contains("victim_pool_mutant = \"pop_tail_without_cas\"") && !l.contains("not(")
+            })
+            .unwrap();
+        attr + text
+            .lines()
+            .skip(attr)
+            .position(|l| l.contains(".store("))
+            .unwrap()
+            + 1
+    }
+
+    #[test]
+    fn the_bug_is_the_second_consumer_taking_the_same_index() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let at = format!("src/dequeue.rs:{}", mutant_store_line(&root));
+        let text = format!(
+            "O\t0\tAtomicU64\tsrc/dequeue.rs:1\t0\n\
+             E\t0\t0\tload\tRelaxed\t0\t-\tx.rs:1\n\
+             E\t1\t0\tstore\tRelaxed\t5\t-\t{at}\n\
+             E\t2\t0\tstore\tRelaxed\t6\t-\t{at}\n\
+             E\t3\t0\tstore\tRelaxed\t6\t-\t{at}\n\
+             E\t0\t0\tload\tRelaxed\t6\t-\tx.rs:1\n\
+             P\tnot linearizable\n"
+        );
+        let t = parse(&text, &root).unwrap();
+        let f = focus(&t, "pop_tail_without_cas", &root);
+        // Thread 1's store took its own index; 2 and 3 took the same one.
+        assert_eq!(f.bug, 3);
+        assert!(f.marked.contains(&2) && f.marked.contains(&3) && !f.marked.contains(&1));
+    }
+
+    #[test]
+    fn the_bug_of_a_use_after_free_is_the_free() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let text = "O\t0\tAtomicU64\tx.rs:1\t0\n\
+                    E\t1\t0\tload\tAcquire\t0\t-\tx.rs:2\n\
+                    E\t0\t0\tfree\t-\t-\t-\tx.rs:9\n\
+                    E\t1\t0\tuse-after-free\tload\t-\t-\tx.rs:2\n\
+                    P\tuse after free of object 0\n";
+        let t = parse(text, &root).unwrap();
+        let f = focus(&t, "free_unlinked_immediately", &root);
+        assert_eq!((f.bug, f.marked.clone()), (1, vec![1, 2]));
+    }
+
+    #[test]
+    fn the_terminal_picture_fits_100_columns() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut text = String::from("O\t0\tAtomicU64\tx.rs:1\t0\n");
+        for step in 0..40 {
+            let _ = writeln!(
+                text,
+                "E\t{}\t0\tcompare_exchange_weak_with_a_long_name\tRelaxed\t{step}\t{}\tsrc/some/long/path/to/a/file.rs:{step}",
+                step % 6,
+                step + 1
+            );
+        }
+        text.push_str("P\ta checker message that is much longer than one line of a terminal, so that it has to be wrapped somewhere\n");
+        let t = parse(&text, &root).unwrap();
+        let f = focus(&t, "none", &root);
+        let out = terminal(&t, &f, None, "a rule", false);
+        for line in out.lines() {
+            assert!(
+                line.chars().count() <= COLUMNS,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+
+    #[test]
+    fn design_markdown_is_rendered_with_relative_links() {
+        let md = "## 6.1 Slots\n\nA | B\n--|--\n`x \\| y` | *z*\n\nSee [the tour](verification/TOUR.md) and [§2](#2-ring).\n\n- one\n- two\n";
+        let html = markdown(md, "../..");
+        assert!(html.contains("<h3>6.1 Slots</h3>"), "{html}");
+        assert!(
+            html.contains("<td><code>x | y</code></td><td><em>z</em></td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"../../verification/TOUR.md\">the tour</a>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"../../DESIGN.md#2-ring\">§2</a>"),
+            "{html}"
+        );
+        assert!(html.contains("<ul><li>one</li><li>two</li></ul>"), "{html}");
+        assert!(!html.contains("file://"));
     }
 }
