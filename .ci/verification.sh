@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Verification tiers for victim-pool (see verification/README.md).
-#   .ci/verification.sh          quick tier (CI, ~8 min on 2 cores from cold):
+#   .ci/verification.sh          quick tier (CI, ~8 min from cold):
 #                                loom bound 2, shuttle 4 s per scheduler per
 #                                test (>100,000 schedules in total), mutant
 #                                table, TSan (stress at 1/10 size), Miri
@@ -15,7 +15,7 @@
 # 60 s deep) and Miri on fault injection and the adversarial stress tests
 # (quick: the release-inside-drop one, 1 seed; deep: both, 8 seeds).
 # These two sections add ~3.5 min to the quick tier with warm builds, ~7 min
-# from cold (ASan build ~2 min, Miri build + runs ~4.5 min; shared 2 cores).
+# from cold (ASan build ~2 min, Miri build + runs ~4.5 min).
 # A failure prints what replays it: the loom model (deterministic at the
 # same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
 # seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
@@ -45,7 +45,7 @@ section() { printf '\n==== %s (%ss elapsed)\n' "$1" "$SECONDS"; }
 section "checkers' own tests + sequential differential (lock-free = reference = model)"
 CARGO_TARGET_DIR=$base/std cargo test -p victim-pool-verification --release
 
-section "orderings table up to date with src/ (issue 14; parses src/ only)"
+section "orderings table up to date with src/ (parses src/ only)"
 # A new or changed ordering in src/ without its row in verification/orderings.md
 # fails here; the deep runs that fill the rows: `poolcheck orderings`.
 CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- orderings --check
@@ -79,9 +79,12 @@ for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead 
   POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3
   page=$base/poolcheck/explain/$name.html
-  grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" \
-    || { echo "poolcheck explain $name: $page missing or does not name the rule" >&2; exit 1; }
-  echo "$page: names the rule ($rule)"
+  # ... and opens on the step where the bug happens, with its one line of
+  # what went wrong (the page's data: `"focus":{"bug":N` and `"here"`).
+  grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" && grep -q '"focus":{"bug":' "$page" \
+    && grep -q '"here":"' "$page" \
+    || { echo "poolcheck explain $name: $page missing, or without the rule or the bug's step" >&2; exit 1; }
+  echo "$page: names the rule ($rule) and marks the bug's step"
 done
 
 section "ThreadSanitizer (stress tests${tsan_quick:+, 1/10 size})"

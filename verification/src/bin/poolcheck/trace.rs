@@ -580,15 +580,26 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
         }
         later
     } else if let Some(race) = first_race {
-        // The mutant's code run after the first racing access: the
-        // ordering that fails to order it (a Relaxed publish or claim).
-        // Without a line of its own (a mutated constant), the load that
-        // should have acquired: the later racer's last Relaxed load between
-        // the two accesses.
+        // The mutant's code between the two racing accesses: run by the
+        // first racer right after its access (a Relaxed publish or hand-
+        // back), else by the second just before its own (a Relaxed check).
+        // Without a line of its own (a mutated constant): the second
+        // racer's last Relaxed load in between, the load that should have
+        // acquired.
         let later = marked.last().copied().unwrap_or(race);
+        let between = |e: &&&Event| e.step > race && e.step < later;
         in_mutant
             .iter()
-            .find(|e| e.step > race)
+            .filter(between)
+            .find(|e| e.thread == events[race].thread)
+            .or_else(|| {
+                in_mutant
+                    .iter()
+                    .filter(between)
+                    .rev()
+                    .find(|e| e.thread == events[later].thread)
+            })
+            .or_else(|| in_mutant.iter().find(|e| e.step > race))
             .or(in_mutant.last())
             .copied()
             .or_else(|| {
