@@ -538,3 +538,90 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         std::process::exit(code);
     }
 }
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod layout_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The modules a source text names as `crate::m` or `crate::{m, n}`.
+    fn named(text: &str) -> BTreeSet<String> {
+        let ident = |s: &str| -> String {
+            s.trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut out = BTreeSet::new();
+        for part in text.split("crate::").skip(1) {
+            match part.strip_prefix('{') {
+                Some(group) => {
+                    let group = group.split('}').next().unwrap_or("");
+                    out.extend(group.split(',').map(ident));
+                }
+                None => {
+                    out.insert(ident(part));
+                }
+            }
+        }
+        out
+    }
+
+    /// No module of poolcheck imports one that imports it back, directly or
+    /// through others (`main.rs`, which holds the CLI, counts as `cli`).
+    #[test]
+    fn modules_import_one_way() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/poolcheck");
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let (name, text) = if path.is_dir() {
+                // A module directory (`orderings/`): one node.
+                let mut text = String::new();
+                for f in std::fs::read_dir(&path).unwrap().flatten() {
+                    text.push_str(&std::fs::read_to_string(f.path()).unwrap_or_default());
+                }
+                (entry.file_name().to_string_lossy().into_owned(), text)
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                let stem = if stem == "main" {
+                    "cli".to_string()
+                } else {
+                    stem
+                };
+                (stem, std::fs::read_to_string(&path).unwrap())
+            } else {
+                continue;
+            };
+            graph.insert(name, named(&text));
+        }
+        let nodes: BTreeSet<String> = graph.keys().cloned().collect();
+        assert!(nodes.len() > 10, "{nodes:?}");
+        // Depth-first search for a path back to the start.
+        fn reaches(
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            from: &str,
+            to: &str,
+            seen: &mut BTreeSet<String>,
+            path: &mut Vec<String>,
+        ) -> bool {
+            for next in graph.get(from).into_iter().flatten() {
+                if !graph.contains_key(next) || next == from {
+                    continue;
+                }
+                path.push(next.clone());
+                if next == to || (seen.insert(next.clone()) && reaches(graph, next, to, seen, path))
+                {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        for start in &nodes {
+            let mut path = vec![start.clone()];
+            let cycle = reaches(&graph, start, start, &mut BTreeSet::new(), &mut path);
+            assert!(!cycle, "modules import each other: {}", path.join(" -> "));
+        }
+    }
+}

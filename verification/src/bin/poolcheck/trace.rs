@@ -487,6 +487,10 @@ pub struct Focus {
     pub marked: Vec<usize>,
     /// The first step shown unfolded; the ones before are folded.
     pub first_shown: usize,
+    /// Runs of steps folded (first and last step, inclusive): those before
+    /// `first_shown`, and the long runs between the marked steps and after
+    /// them, but for the last step (where the checker noticed).
+    pub folded: Vec<(usize, usize)>,
 }
 
 /// Steps shown before the first marked one.
@@ -628,12 +632,40 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
     marked.sort_unstable();
     marked.dedup();
     let first = marked.first().copied().unwrap_or(bug);
+    let first_shown = first.saturating_sub(LEAD_IN);
+    // Shown: a few steps before each marked one, the one after it, and the
+    // last step; a run of fewer than `MIN_FOLD` others stays shown too.
+    let near = |i: usize, m: usize| i + LEAD >= m && i <= m + 1;
+    let shown = |i: usize| {
+        i == last || (first_shown..=first).contains(&i) || marked.iter().any(|&m| near(i, m))
+    };
+    let mut folded = Vec::new();
+    let mut run: Option<usize> = None;
+    for i in 0..=last {
+        match (shown(i), run) {
+            (false, None) => run = Some(i),
+            (true, Some(start)) => {
+                if i - start >= MIN_FOLD {
+                    folded.push((start, i - 1));
+                }
+                run = None;
+            }
+            _ => {}
+        }
+    }
     Focus {
         bug,
-        first_shown: first.saturating_sub(LEAD_IN),
+        first_shown,
         marked,
+        folded,
     }
 }
+
+/// Steps shown before each marked one but the first.
+const LEAD: usize = 2;
+
+/// The shortest run of steps that is folded.
+const MIN_FOLD: usize = 3;
 
 /// Width of the terminal picture.
 const COLUMNS: usize = 100;
@@ -690,21 +722,19 @@ pub fn terminal(
     }
     out.truncate(out.trim_end().len());
     out.push('\n');
-    if focus.first_shown > 0 {
-        let _ = writeln!(
-            out,
-            "{}",
-            paint(
-                &format!(
-                    "   … steps 0–{} folded (the lesson page shows them)",
-                    focus.first_shown - 1
-                ),
-                "2"
-            )
-        );
-    }
     let col = |t: usize| trace.threads.iter().position(|&x| x == t).unwrap_or(0);
-    for e in &trace.events[focus.first_shown.min(trace.events.len())..] {
+    for e in &trace.events {
+        if let Some(&(a, b)) = focus
+            .folded
+            .iter()
+            .find(|(a, b)| (*a..=*b).contains(&e.step))
+        {
+            if e.step == a {
+                let line = format!("   … steps {a}–{b} folded (the lesson page shows them)");
+                let _ = writeln!(out, "{}", paint(&line, "2"));
+            }
+            continue;
+        }
         let pad = " ".repeat(col(e.thread) * w);
         let marked = focus.marked.contains(&e.step);
         let text = format!("{}{}", if marked { "▶ " } else { "" }, e.text);
@@ -1209,10 +1239,15 @@ const lane = t => { const i = T.threads.indexOf(t); return T.thread_names.length
 const F = D.focus, last = E.length - 1;
 $('broken').innerHTML = '<b>&#10007; Broken at step ' + F.bug + '</b> (' + esc(lane(E[F.bug].thread)) + ')' + (F.bug < last ? ', noticed by the checker at step ' + last : '') + ': ' + esc(D.invariant || D.rule) + '.<br>Rule: ' + design;
 let h = '<table><tr><th>#</th>' + T.threads.map(t => '<th title="' + esc(lane(t)) + '">' + esc(lane(t)) + '</th>').join('') + '</tr>';
-if (F.first_shown > 0)
-  h += '<tr class="fold" id="fold"><td colspan="' + (T.threads.length + 1) + '">&#9656; steps 0&ndash;' + (F.first_shown - 1) + ' folded (what led up to it): click to show</td></tr>';
+const foldOf = i => F.folded.findIndex(([a, b]) => a <= i && i <= b);
 E.forEach((e, i) => {
-  h += '<tr id="r' + i + '"' + (i < F.first_shown ? ' class="folded"' : '') + '><td class="step">' + i + '</td>';
+  const k = foldOf(i);
+  if (k >= 0 && F.folded[k][0] === i) {
+    const [a, b] = F.folded[k];
+    const what = a === 0 ? 'what led up to it' : b === last - 1 ? 'until the checker noticed' : 'in between';
+    h += '<tr class="fold" id="fold' + k + '" onclick="unfold(' + k + ')"><td colspan="' + (T.threads.length + 1) + '">&#9656; steps ' + a + '&ndash;' + b + ' folded (' + what + '): click to show</td></tr>';
+  }
+  h += '<tr id="r' + i + '"' + (k >= 0 ? ' class="folded"' : '') + '><td class="step">' + i + '</td>';
   T.threads.forEach(t => {
     if (t === e.thread) {
       const marked = F.marked.includes(i);
@@ -1226,8 +1261,11 @@ E.forEach((e, i) => {
     h += '<tr class="wrong" id="wrong"><td colspan="' + (T.threads.length + 1) + '">&#10007; step ' + i + ', what went wrong: ' + esc(D.here) + '</td></tr>';
 });
 $('lanes').innerHTML = h + '</table>';
-const unfold = () => { const f = $('fold'); if (f) f.remove(); document.querySelectorAll('tr.folded').forEach(r => r.classList.remove('folded')); };
-if ($('fold')) $('fold').onclick = unfold;
+function unfold(k) {
+  const f = $('fold' + k); if (!f) return;
+  f.remove();
+  for (let j = F.folded[k][0]; j <= F.folded[k][1]; j++) $('r' + j).classList.remove('folded');
+}
 $('objs').innerHTML = T.objects.slice(0, 40).map((o, i) => esc(i + ' ' + o.name + ' (' + o.kind + ', ' + o.at + ')')).join('<br>') + (T.objects.length > 40 ? '<br>… ' + (T.objects.length - 40) + ' more' : '');
 const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no dequeue in this lesson</span>' : rs.map(r => {
   const cap = r.typ.length, m = x => ((x % cap) + cap) % cap;
@@ -1242,7 +1280,7 @@ const ringHtml = rs => !rs || rs.length === 0 ? '<span style="color:#999">no deq
 const slider = $('slider'); slider.max = E.length - 1;
 function go(i, scroll) {
   i = Math.max(0, Math.min(E.length - 1, i)); slider.value = i;
-  if (i < F.first_shown) unfold();
+  if (foldOf(i) >= 0) unfold(foldOf(i));
   history.replaceState(null, '', '#step=' + i);
   $('steplink').href = '#step=' + i;
   E.forEach((_, j) => { const r = $('r' + j); r.classList.toggle('cur', j === i); r.classList.toggle('future', j > i); });
@@ -1270,7 +1308,7 @@ if (start === null) {
   // First load: the lanes start at the first step shown, so the marked
   // steps and the bug are in view together.
   go(F.bug, false);
-  const top = $('fold') || $('r' + F.first_shown);
+  const top = F.folded.length && F.folded[0][0] === 0 ? $('fold0') : $('r' + F.first_shown);
   $('lanes').scrollTop = top.offsetTop - $('lanes').querySelector('th').offsetHeight;
 } else go(start);
 </script></body></html>
