@@ -6,7 +6,7 @@
 #                                table, TSan (stress at 1/10 size), Miri
 #                                (3 small stress tests x 4 seeds + the pool
 #                                stress test x 1 seed), poolcheck explain
-#                                for one loom and one shuttle mutant
+#                                for three lessons (loom, shuttle, reclamation)
 #   .ci/verification.sh deep     deep tier: loom bound 3, shuttle 120 s,
 #                                TSan full size, Miri every stress test over
 #                                64 seeds (or VERIFY_TIER=deep)
@@ -67,7 +67,7 @@ test "$shuttle_rc" -eq 0
 section "mutant catalogue"
 verification/mutants.sh
 
-section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule)"
+section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule and marks the bug)"
 # The core's recorder (src/sync.rs, `trace`) under loom and under shuttle,
 # and its use-after-free check (a segment freed under a consumer): each page
 # must exist and name the rule the mutant breaks and its DESIGN.md section.
