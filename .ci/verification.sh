@@ -85,6 +85,19 @@ for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead 
     && grep -q '"here":"' "$page" \
     || { echo "poolcheck explain $name: $page missing, or without the rule or the bug's step" >&2; exit 1; }
   echo "$page: names the rule ($rule) and marks the bug's step"
+  # In a real browser: the page's script ran and drew the lanes with the
+  # bug's "what went wrong" row and the steps before folded; a screenshot
+  # of the first screen goes beside the page.
+  if command -v chromium >/dev/null; then
+    dom=$(chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$(cd "$(dirname "$page")" && pwd)/$name.html" 2>/dev/null)
+    grep -Eq 'id="wrong"><td colspan="[0-9]+">' <<<"$dom" && grep -q 'id="fold0"' <<<"$dom" \
+      || { echo "poolcheck explain $name: in chromium the page does not draw the bug's step" >&2; exit 1; }
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1440,900 \
+      --screenshot="$base/poolcheck/explain/$name.png" "file://$(cd "$(dirname "$page")" && pwd)/$name.html" 2>/dev/null >/dev/null
+    echo "$page: drawn in chromium (first screen: $base/poolcheck/explain/$name.png)"
+  else
+    echo "chromium is not installed: the browser check of $page did not run (.ci/run installs it)"
+  fi
 done
 
 section "ThreadSanitizer (stress tests${tsan_quick:+, 1/10 size})"
