@@ -552,6 +552,17 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
         .iter()
         .filter(|e| e.op != "free" && lines.contains(&e.at))
         .collect();
+    if trace.objects.is_empty() {
+        // A test lesson (call chains down to each panic, no shared memory):
+        // every chain stays in view; the bug is the mutant's frame.
+        let bug = in_mutant.last().map_or(last, |e| e.step);
+        return Focus {
+            bug,
+            marked: vec![bug],
+            first_shown: 0,
+            folded: Vec::new(),
+        };
+    }
     // The first execution that writes what another thread's already wrote
     // there: both went on as if they alone had (one index taken twice).
     let repeated = in_mutant.iter().find_map(|later| {
@@ -569,6 +580,18 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
     });
     let first_race = marked.first().copied();
     let bug = if let Some(free) = events.iter().find(|e| e.op == "free" && e.uaf) {
+        // The user's last step before the free: it was inside then (it
+        // holds the pointer), and still is when it touches the memory.
+        let user = events[free.step..].iter().find(|e| e.uaf && e.op != "free");
+        if let Some(user) = user {
+            if let Some(before) = events[..free.step]
+                .iter()
+                .rev()
+                .find(|e| e.thread == user.thread)
+            {
+                marked.push(before.step);
+            }
+        }
         free.step
     } else if let Some((earlier, later)) = repeated {
         marked.extend([earlier, later]);
@@ -1308,8 +1331,14 @@ if (start === null) {
   // First load: the lanes start at the first step shown, so the marked
   // steps and the bug are in view together.
   go(F.bug, false);
+  const lanes = $('lanes'), head = lanes.querySelector('th').offsetHeight;
   const top = F.folded.length && F.folded[0][0] === 0 ? $('fold0') : $('r' + F.first_shown);
-  $('lanes').scrollTop = top.offsetTop - $('lanes').querySelector('th').offsetHeight;
+  lanes.scrollTop = top.offsetTop - head;
+  // Nothing folded before it (a test lesson's call chains): the bug's row
+  // in the middle of the lanes.
+  const bugRow = $('wrong') || $('r' + F.bug);
+  if (bugRow.offsetTop + bugRow.offsetHeight > lanes.scrollTop + lanes.clientHeight)
+    lanes.scrollTop = bugRow.offsetTop - lanes.clientHeight / 2;
 } else go(start);
 </script></body></html>
 "##;
@@ -1401,7 +1430,8 @@ mod tests {
                     P\tuse after free of object 0\n";
         let t = parse(text, &root).unwrap();
         let f = focus(&t, "free_unlinked_immediately", &root);
-        assert_eq!((f.bug, f.marked.clone()), (1, vec![1, 2]));
+        // Thread 1 was inside (step 0) before the free and touched it after.
+        assert_eq!((f.bug, f.marked.clone()), (1, vec![0, 1, 2]));
     }
 
     #[test]
