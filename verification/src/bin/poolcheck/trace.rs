@@ -636,7 +636,17 @@ pub fn focus(trace: &Trace, mutant: &str, root: &Path) -> Focus {
             })
             .map_or(race, |e| e.step)
     } else if let Some(e) = in_mutant.last() {
-        e.step
+        // After a stale load (a pop that found the segment empty when it
+        // was not), the mutant's code run next acts on that: that is the
+        // bug; else its last run.
+        let stale = events.iter().find(|e| e.stale).map(|e| e.step);
+        match stale.and_then(|s| in_mutant.iter().find(|e| e.step > s).map(|e| (s, e.step))) {
+            Some((stale, step)) => {
+                marked.push(stale);
+                step
+            }
+            None => e.step,
+        }
     } else if let Some(e) = events.iter().find(|e| e.stale) {
         e.step
     } else {
