@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Verification tiers for victim-pool (see verification/README.md).
-#   .ci/verification.sh          quick tier (CI, ~8 min on 2 cores from cold):
+#   .ci/verification.sh          quick tier (CI, ~8 min from cold):
 #                                go-diff 20 s (the reference against Go's
 #                                sync.Pool, slots 1, 2 and 4),
 #                                loom bound 2, shuttle 4 s per scheduler per
@@ -8,7 +8,7 @@
 #                                table, TSan (stress at 1/10 size), Miri
 #                                (3 small stress tests x 4 seeds + the pool
 #                                stress test x 1 seed), poolcheck explain
-#                                for one loom and one shuttle mutant
+#                                for three lessons (loom, shuttle, reclamation)
 #   .ci/verification.sh deep     deep tier: go-diff 5 min, loom bound 3, shuttle 120 s,
 #                                TSan full size, Miri every stress test over
 #                                64 seeds (or VERIFY_TIER=deep)
@@ -17,7 +17,7 @@
 # 60 s deep) and Miri on fault injection and the adversarial stress tests
 # (quick: the release-inside-drop one, 1 seed; deep: both, 8 seeds).
 # These two sections add ~3.5 min to the quick tier with warm builds, ~7 min
-# from cold (ASan build ~2 min, Miri build + runs ~4.5 min; shared 2 cores).
+# from cold (ASan build ~2 min, Miri build + runs ~4.5 min).
 # A failure prints what replays it: the loom model (deterministic at the
 # same bound), shuttle's failing schedule (SHUTTLE_REPLAY=...), the Miri
 # seed (FAILING SEED: n -> MIRIFLAGS=-Zmiri-seed=n), the differential seed.
@@ -53,7 +53,7 @@ section "go-diff: the reference against Go's own sync.Pool ($go_budget, slots 1,
 CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- \
   go-diff --budget "$go_budget" --no-progress --dir "$base/go-diff"
 
-section "orderings table up to date with src/ (issue 14; parses src/ only)"
+section "orderings table up to date with src/ (parses src/ only)"
 # A new or changed ordering in src/ without its row in verification/orderings.md
 # fails here; the deep runs that fill the rows: `poolcheck orderings`.
 CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- orderings --check
@@ -75,7 +75,7 @@ test "$shuttle_rc" -eq 0
 section "mutant catalogue"
 verification/mutants.sh
 
-section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule)"
+section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule and marks the bug)"
 # The core's recorder (src/sync.rs, `trace`) under loom and under shuttle,
 # and its use-after-free check (a segment freed under a consumer): each page
 # must exist and name the rule the mutant breaks and its DESIGN.md section.
@@ -87,9 +87,25 @@ for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead 
   POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3
   page=$base/poolcheck/explain/$name.html
-  grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" \
-    || { echo "poolcheck explain $name: $page missing or does not name the rule" >&2; exit 1; }
-  echo "$page: names the rule ($rule)"
+  # ... and opens on the step where the bug happens, with its one line of
+  # what went wrong (the page's data: `"focus":{"bug":N` and `"here"`).
+  grep -q "$rule" "$page" && grep -q "DESIGN.md" "$page" && grep -q '"focus":{"bug":' "$page" \
+    && grep -q '"here":"' "$page" \
+    || { echo "poolcheck explain $name: $page missing, or without the rule or the bug's step" >&2; exit 1; }
+  echo "$page: names the rule ($rule) and marks the bug's step"
+  # In a real browser: the page's script ran and drew the lanes with the
+  # bug's "what went wrong" row and the steps before folded; a screenshot
+  # of the first screen goes beside the page.
+  if command -v chromium >/dev/null; then
+    dom=$(chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$(cd "$(dirname "$page")" && pwd)/$name.html" 2>/dev/null)
+    grep -Eq 'id="wrong"><td colspan="[0-9]+">' <<<"$dom" && grep -q 'id="fold0"' <<<"$dom" \
+      || { echo "poolcheck explain $name: in chromium the page does not draw the bug's step" >&2; exit 1; }
+    chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1440,900 \
+      --screenshot="$base/poolcheck/explain/$name.png" "file://$(cd "$(dirname "$page")" && pwd)/$name.html" 2>/dev/null >/dev/null
+    echo "$page: drawn in chromium (first screen: $base/poolcheck/explain/$name.png)"
+  else
+    echo "chromium is not installed: the browser check of $page did not run (.ci/run installs it)"
+  fi
 done
 
 section "ThreadSanitizer (stress tests${tsan_quick:+, 1/10 size})"

@@ -160,8 +160,8 @@ def fmt_apis(apis, suffix=""):
 
 
 def targets(shapes, lines, fence_modes):
-    """Issue 11's targets: one row per item and per target."""
-    lines.append("## Issue 11 targets (ratios within this run; worst case over 1/2/4/8 threads)\n")
+    """The speed targets: one row per item and per target."""
+    lines.append("## Speed targets (ratios within this run; worst case over 1/2/4/8 threads)\n")
     lines.append(
         "Per target, each victim-pool API's worst ratio over the thread counts; a target is met "
         "when the better API meets it. Go and the fallback rows come from the same run as the "
@@ -224,7 +224,7 @@ def targets(shapes, lines, fence_modes):
 
 
 def other_checks(pause, memory, stw, lines):
-    """Cleanup pause, latency and memory checks (not issue 11's targets)."""
+    """Cleanup pause, latency and memory checks (not the speed targets)."""
     out = []
 
     def row(name, value, ok):
@@ -270,7 +270,7 @@ def other_checks(pause, memory, stw, lines):
             )
     if not out:
         return
-    lines.append("## Other checks (cleanup pause, latency, memory; not issue 11's targets)\n")
+    lines.append("## Other checks (cleanup pause, latency, memory; not the speed targets)\n")
     lines.append("| check | measured | met? |")
     lines.append("|---|---|---|")
     lines.extend(out)

@@ -1,12 +1,9 @@
 //! Pools that outlive a scope: a `static` pool built on first use, and
-//! owned guards that move into spawned threads and async tasks.
+//! owned guards held across `.await` in tokio tasks.
 //!
 //! Run: `cargo run --release --example owned_guards`.
 
-use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll, Wake, Waker};
 use std::thread;
 
 use victim_pool::{OwnedPoolGuard, Pool};
@@ -21,18 +18,20 @@ static BUFFERS: LazyLock<Pool<Vec<u8>>> = LazyLock::new(|| {
         .build()
 });
 
-/// An async task that holds a pooled buffer across an `.await`: the owned
-/// guard is `Send + 'static`, as a multi-threaded executor requires.
-async fn render(pool: Arc<Pool<String>>, n: u32) -> usize {
+/// A request handler that holds a pooled buffer across an `.await`: the
+/// owned guard is `Send + 'static`, as `tokio::spawn` requires, and puts
+/// the buffer back when the task drops it, on whichever worker that is.
+async fn handle(pool: Arc<Pool<String>>, request: u32) -> usize {
     let mut out: OwnedPoolGuard<String> = pool.get_owned();
-    out.push_str("item ");
-    YieldOnce(false).await;
-    out.push_str(&n.to_string());
+    out.push_str("response to ");
+    tokio::task::yield_now().await; // e.g. waiting for the database
+    out.push_str(&request.to_string());
     out.len()
 }
 
-fn main() {
-    // The static pool, from several threads.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // The static pool, from plain threads.
     let lens: Vec<usize> = (0..4)
         .map(|i| {
             thread::spawn(move || {
@@ -43,61 +42,29 @@ fn main() {
         })
         .map(|t| t.join().unwrap())
         .collect();
-    println!(
-        "static pool: buffers of {lens:?} bytes, stats {:?}",
-        BUFFERS.stats()
-    );
+    println!("static pool: buffers of {lens:?} bytes");
 
-    // Owned guards in async tasks, each task on its own thread.
+    // 1,000 requests in waves of 8 tasks: at most 8 strings are out at
+    // once, so New runs about that often, not once per request.
     let strings = Arc::new(
         Pool::builder()
             .new_fn(String::new)
             .reset(String::clear)
             .build(),
     );
-    let tasks: Vec<_> = (0..4)
-        .map(|n| {
-            let strings = Arc::clone(&strings);
-            thread::spawn(move || block_on(render(strings, n)))
-        })
-        .collect();
-    let rendered: Vec<usize> = tasks.into_iter().map(|t| t.join().unwrap()).collect();
+    let mut served = 0;
+    for wave in 0..125 {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| tokio::spawn(handle(Arc::clone(&strings), wave * 8 + i)))
+            .collect();
+        for task in tasks {
+            served += usize::from(task.await.unwrap() > 0);
+        }
+    }
+    let stats = strings.stats();
     println!(
-        "async tasks rendered {rendered:?}; string pool {:?}",
-        strings.stats()
+        "tokio: {served} requests served with {} strings made by New ({} Gets found one in the pool)",
+        stats.new_calls,
+        stats.hits()
     );
-}
-
-/// A future that is pending once (an `.await` point).
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-/// A minimal executor: polls `future` on this thread until it is ready.
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct ThreadWaker(thread::Thread);
-    impl Wake for ThreadWaker {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        thread::park();
-    }
 }

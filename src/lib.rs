@@ -1,4 +1,9 @@
 #![doc = include_str!("lib.md")]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): each feature- or
+// platform-gated item says what it needs; the model checkers' cfgs are not
+// for users.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom, shuttle))))]
 #![warn(missing_docs, missing_debug_implementations)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
@@ -9,7 +14,9 @@ compile_error!("victim-pool needs 64-bit atomics (`AtomicU64`), which this targe
 pub mod chain;
 mod chaos;
 pub mod dequeue;
+// Test-only: public for the tests that arm it, not part of the documented API.
 #[cfg(feature = "fault-injection")]
+#[doc(hidden)]
 pub mod fault_injection;
 mod pool;
 mod process;
@@ -36,3 +43,8 @@ pub use sync::{fence_mode, FenceMode};
 /// The design document, rendered into the API docs.
 #[doc = include_str!("../DESIGN.md")]
 pub mod design {}
+
+/// The README's Rust examples, run as doc tests (`cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

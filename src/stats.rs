@@ -59,9 +59,42 @@ impl SlotStats {
 
 /// A snapshot of a pool's counters ([`Pool::stats`](crate::Pool::stats)).
 ///
-/// Every Get counts exactly one of `private_hits`, `shared_hits`,
-/// `steal_hits`, `victim_hits` or `misses`; `new_calls` counts the misses
-/// that called New (`get`, not `try_get`).
+/// The counters add up. Every Get counts exactly one of `private_hits`,
+/// `shared_hits`, `steal_hits`, `victim_hits` or `misses` (their sum is
+/// [`gets`](Self::gets), the hits alone are [`hits`](Self::hits));
+/// `new_calls` counts the misses that called New (`get`, not `try_get`).
+/// Every Put counts in `puts`, and an item refused or dropped by it counts
+/// in exactly one of `refused` (`keep_if`), `bound_drops` (`max_per_thread`)
+/// or `chaos_drops`; the rest were pooled ([`pooled`](Self::pooled)). An
+/// item the pool took leaves it by a hit or a cleanup, so, once the pool
+/// is quiescent (no Get or Put in progress),
+///
+/// ```text
+/// puts = refused + bound_drops + chaos_drops + hits + cleanup_drops + held
+/// ```
+///
+/// where [`held`](Self::held) is what the pool holds now. A Put whose
+/// reset hook or `keep_if` panicked is not counted (its item was dropped
+/// before the Put began).
+///
+/// ```
+/// use victim_pool::Pool;
+///
+/// let pool = Pool::builder()
+///     .new_fn(Vec::<u8>::new)
+///     .keep_if(|buf: &Vec<u8>| buf.capacity() <= 1024)
+///     .manual_cleanup()
+///     .build();
+/// let small = pool.get(); // a miss: New
+/// pool.put(small); // pooled
+/// pool.put(Vec::with_capacity(4096)); // refused by keep_if
+/// let small = pool.get(); // a hit
+/// pool.put(small); // pooled again
+/// let stats = pool.stats();
+/// assert_eq!((stats.gets(), stats.hits(), stats.new_calls), (2, 1, 1));
+/// assert_eq!((stats.puts, stats.refused, stats.pooled()), (3, 1, 2));
+/// assert_eq!(stats.held(), 1); // 3 = 1 refused + 1 hit + 1 held
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -77,7 +110,8 @@ pub struct PoolStats {
     pub misses: u64,
     /// Calls to New.
     pub new_calls: u64,
-    /// Puts (including those then dropped by the bound or chaos mode).
+    /// Puts, every one: pooled, or refused by `keep_if`, or dropped by the
+    /// bound or chaos mode.
     pub puts: u64,
     /// Puts dropped because the thread already held `max_per_thread`.
     pub bound_drops: u64,
@@ -131,8 +165,29 @@ impl PoolStats {
         self.chaos_drops += slot.read(Event::ChaosDrop);
     }
 
-    /// All Gets counted.
+    /// All Gets counted: `hits() + misses`.
     pub fn gets(&self) -> u64 {
-        self.private_hits + self.shared_hits + self.steal_hits + self.victim_hits + self.misses
+        self.hits() + self.misses
+    }
+
+    /// Gets that found an object in the pool.
+    pub fn hits(&self) -> u64 {
+        self.private_hits + self.shared_hits + self.steal_hits + self.victim_hits
+    }
+
+    /// Puts whose item went into the pool: `puts` less the ones refused or
+    /// dropped.
+    pub fn pooled(&self) -> u64 {
+        self.puts
+            .saturating_sub(self.refused + self.bound_drops + self.chaos_drops)
+    }
+
+    /// Objects the pool holds now (primary and victim generations): what
+    /// was pooled, less what Gets took out and cleanups dropped. Exact when
+    /// the pool is quiescent; while Gets and Puts run it is a snapshot of
+    /// counters read one after the other (clamped at 0).
+    pub fn held(&self) -> u64 {
+        self.pooled()
+            .saturating_sub(self.hits() + self.cleanup_drops)
     }
 }

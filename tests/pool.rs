@@ -461,3 +461,55 @@ fn snapshot_shows_private_items_chains_and_ring_slots() {
     // Taking a snapshot changes nothing.
     assert_eq!(pool.as_slot(1).get(), 11);
 }
+
+/// The identity of `PoolStats`: every Put is refused, dropped at the bound,
+/// taken by a Get or a cleanup, or still held — and `held` is what the
+/// pool really holds (the ledger's live items once the threads hold none).
+#[test]
+fn stats_add_up_to_what_the_pool_holds() {
+    const THREADS: usize = 4;
+    let rounds = scaled(2_000);
+    let ledger = DropLedger::new(THREADS * rounds * 2);
+    let pool: Pool<Counted> = Pool::builder()
+        .keep_if(|item: &Counted| item.id % 7 != 0)
+        .max_per_thread(8)
+        .manual_cleanup()
+        .build();
+    thread::scope(|s| {
+        for t in 0..THREADS {
+            let (pool, ledger) = (&pool, &ledger);
+            s.spawn(move || {
+                let mut held = Vec::new();
+                for i in 0..rounds {
+                    let id = (t * rounds + i) * 2;
+                    pool.put(ledger.item(id));
+                    pool.put(ledger.item(id + 1));
+                    held.extend(pool.try_get());
+                    if i % 3 == 0 {
+                        held.clear(); // dropped by the test, not the pool
+                    }
+                    if t == 0 && i % 250 == 0 {
+                        pool.cleanup();
+                    }
+                }
+            });
+        }
+    });
+    let stats = pool.stats();
+    let created = THREADS * rounds * 2;
+    let alive = created - ledger.total_drops();
+    assert_eq!(stats.puts, created as u64, "{stats:?}");
+    assert_eq!(stats.gets(), (THREADS * rounds) as u64, "{stats:?}");
+    assert!(stats.refused > 0 && stats.bound_drops > 0, "{stats:?}");
+    // puts = refused + bound_drops + chaos_drops + hits + cleanup_drops + held
+    assert_eq!(stats.held(), alive as u64, "{stats:?}");
+    assert_eq!(
+        stats.pooled(),
+        stats.hits() + stats.cleanup_drops + stats.held()
+    );
+    pool.cleanup();
+    pool.cleanup();
+    let stats = pool.stats();
+    assert_eq!(stats.held(), 0, "{stats:?}");
+    assert_eq!(ledger.total_drops(), created);
+}

@@ -317,7 +317,7 @@ impl<T: TlsFree> Peer<T> for TlsVec<T> {
 /// No pool: Get allocates, Put frees (the system allocator). Its Get
 /// without New finds nothing, so in Starvation (no New) a worker gets all
 /// its items fresh: what a program without a pool allocates for the same
-/// work, the baseline of issue 11's "never slower than plain allocation".
+/// work, the baseline of the target "never slower than plain allocation".
 pub struct Alloc<T>(NewFn<T>);
 
 impl<T: Item> Peer<T> for Alloc<T> {

@@ -215,6 +215,8 @@ impl<T> PoolShared<T> {
         for local in self.locals().into_iter().flatten() {
             stats.add_slot(&local.stats, local.completed_operations());
         }
+        // A refused Put ends before any operation: only `refused` saw it.
+        stats.puts += stats.refused;
         stats
     }
 

@@ -1,4 +1,4 @@
-//! Loom models added for issue 14 (`poolcheck orderings`): each targets an
+//! Loom models added for `poolcheck orderings`: each targets an
 //! ordering whose one-step weakening the models of `tests/loom.rs` did not
 //! kill (see verification/orderings.md).
 //!

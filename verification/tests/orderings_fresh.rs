@@ -1,4 +1,4 @@
-//! Quick-tier freshness check of issue 14: every ordering site of the core
+//! Quick-tier freshness check of `poolcheck orderings`: every ordering site of the core
 //! (and each of its one-step weakenings) has a row in the committed table
 //! `verification/orderings.md`, with the ordering the source has now, and
 //! the table has no row for a site that is gone. Only parses `src/`: a

@@ -285,9 +285,10 @@ fn replay_renders_terminal_and_html() {
         html.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // Nothing diverges on the real core: the failure did not happen again.
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -543,4 +544,48 @@ fn go_diff_failure_replays_with_a_go_column() {
         page.contains("Go sync.Pool") && page.contains("go_diff"),
         "the page"
     );
+}
+
+#[test]
+fn negative_counts_get_a_clear_error() {
+    assert_bad_input(
+        &["fuzz", "--threads", "-3"],
+        "--threads must be a positive integer (got \"-3\")",
+    );
+    assert_bad_input(
+        &["replay", "x.json", "--attempts", "-1"],
+        "--attempts must be a positive integer",
+    );
+}
+
+#[test]
+fn orderings_list_honours_site() {
+    assert_bad_input(
+        &["orderings", "--site", "zzz:", "--list"],
+        "no ordering site of src/ has an id starting with [\"zzz:\"]",
+    );
+    let listed = assert_prints(&["orderings", "--site", "chain:", "--list"], "chain:");
+    assert!(listed.lines().all(|l| l.starts_with("chain:")), "{listed}");
+}
+
+/// A failure saved by a mutant's build does not happen in this (real)
+/// build: exit 1, and the command that replays it names the mutant.
+#[test]
+fn replaying_a_mutants_failure_names_the_build_it_needs() {
+    let dir = scratch("mutant-failure");
+    let file = dir.join("seq-000000000000002a.json");
+    std::fs::write(
+        &file,
+        r#"{"format":"poolcheck-failure/1","kind":"sequential","seed":42,"mutant":"get_skips_victim","message":"step 2 diverges","history":{"config":{"max_per_thread":null,"new_fn":false},"steps":[{"slot":0,"op":"put"},{"slot":0,"op":"cleanup"},{"slot":0,"op":"get"}]}}"#,
+    )
+    .unwrap();
+    let out = poolcheck(&["replay", file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("did NOT reproduce"), "{stdout}");
+    assert!(
+        stdout.contains("RUSTFLAGS='--cfg victim_pool_mutant=\"get_skips_victim\"'"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("\"NAME\""), "{stdout}");
 }

@@ -349,7 +349,7 @@ fn adversarial_items_with_concurrent_cleanup() {
     assert!(total.reentrant_calls > 0 && total.panics > 0, "{total:?}");
 }
 
-/// The reviewer's shape of issue 10, aimed at: every item's `Drop` first
+/// A slot given away inside `T::drop`, aimed at: every item's `Drop` first
 /// calls `release_thread_slot()`, then calls back into the pool; with
 /// `max_per_thread(1)` most Puts drop an item, so on a core that runs
 /// `T::drop` inside Put the slot id goes back to the allocator while the
@@ -362,8 +362,8 @@ fn adversarial_release_thread_slot_inside_drop() {
     let _turn = pool_test_turn();
     victim_pool_verification::adversary::quiet_expected_panics();
     // Sized so that TSan on a core that runs T::drop inside Put reports the
-    // race on the slot's private fields at the quick size too (3 of 3 runs,
-    // ~22 s under TSan on 2 cores; 1 of 3 at 12 x 250).
+    // race on the slot's private fields at the quick size too (3 runs of 3
+    // found it; 1 of 3 at 12 x 250).
     let (runs, ops) = (sized(40, 20, 2) as u64, sized(500, 400, 25));
     for run in 0..runs {
         let seed = victim_pool_verification::rng::seed_from_env(0x5107_0000) + run;

@@ -123,7 +123,7 @@ fn thread_body(
             }
         }
     }));
-    let err = r.err().map(|p| crate::panic_text(&*p));
+    let err = r.err().map(|p| crate::context::panic_text(&*p));
     (result, hand, err)
 }
 
@@ -154,7 +154,7 @@ pub fn run(h: &ConcHistory) -> ConcOutcome {
                 (
                     ThreadResult::default(),
                     Vec::new(),
-                    Some(crate::panic_text(&*p)),
+                    Some(crate::context::panic_text(&*p)),
                 )
             });
             if err.is_some() && panicked.is_none() {

@@ -13,12 +13,13 @@
 //! and the panic is the red step where the rule is seen broken.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use crate::explain::{self, Event, Trace};
+use crate::context::Ctx;
+use crate::lessons::{out_dir, run_logged, wrapper};
 use crate::mutants::Mutant;
-use crate::Ctx;
+use crate::trace::{self, Event, Trace};
 
 /// A test that outlives this is stopped and counted as failing.
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -265,7 +266,7 @@ fn event(
         value: None,
         value2: None,
         at: at.to_string(),
-        code: explain::source_line(root, at),
+        code: trace::source_line(root, at),
         stale,
         latest: None,
         racing,
@@ -277,7 +278,7 @@ fn event(
 
 /// `poolcheck explain MUTANT` for the `test` checker.
 pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, String> {
-    let dir = explain::out_dir(ctx)?;
+    let dir = out_dir(ctx)?;
     let log = dir.join(format!("{}.log", m.name));
     let mut args: Vec<String> = m.test.split_whitespace().map(str::to_string).collect();
     if !args.iter().any(|a| a == "--") {
@@ -292,36 +293,15 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
         args.join(" "),
         log.display()
     );
-    // One open file for both streams: they share its offset and interleave.
-    let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let file2 = file
-        .try_clone()
-        .map_err(|e| format!("{}: {e}", log.display()))?;
-    let mut child = Command::new("cargo")
-        .current_dir(&ctx.root)
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ctx.root)
         .arg("test")
         .args(&args)
         .env("CARGO_TARGET_DIR", dir.join("test"))
-        .env("RUSTC_WORKSPACE_WRAPPER", explain::wrapper(ctx, &m.name)?)
+        .env("RUSTC_WORKSPACE_WRAPPER", wrapper(ctx, &m.name)?)
         .env("RUST_BACKTRACE", "1")
-        .env("VICTIM_POOL_EXPLAIN", "1")
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(file2))
-        .spawn()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break Some(status);
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
+        .env("VICTIM_POOL_EXPLAIN", "1");
+    let (status, output) = run_logged(cmd, &log, &m.name, TIMEOUT)?;
     if status.is_some_and(|s| s.success()) {
         println!(
             "{}: SURVIVED: cargo test {} passed, so there is no failure to draw",
@@ -343,7 +323,7 @@ pub fn explain(ctx: &Ctx, m: &Mutant, html_out: Option<PathBuf>) -> Result<i32, 
     }
     let trace = trace(&found, &ctx.root);
     let html_out = html_out.unwrap_or_else(|| dir.join(format!("{}.html", m.name)));
-    explain::draw(ctx, m, &trace, &html_out)
+    trace::draw(ctx, m, &trace, &html_out)
 }
 
 #[cfg(test)]

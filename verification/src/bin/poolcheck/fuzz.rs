@@ -1,91 +1,19 @@
-//! `poolcheck fuzz`: in-process differential fuzzing, and the replayable
-//! failure files it writes.
+//! `poolcheck fuzz`: in-process differential fuzzing (the failure files it
+//! writes are `crate::failure`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use victim_pool_verification::adversary::{self, Config};
 use victim_pool_verification::rng::Rng;
 
-use crate::conc::{self, ConcHistory, ConcOutcome};
+use crate::conc::{self, ConcHistory};
+use crate::failure::{built_mutant, save, Failure, Kind, FORMAT};
 use crate::history::{self, History, Op};
-use crate::shuttle_fuzz::ShuttleCase;
-
-/// The format tag of failure files.
-pub const FORMAT: &str = "poolcheck-failure/1";
-
-/// Which harness a failure came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// A sequential history (deterministic).
-    Sequential,
-    /// A concurrent history on real threads.
-    Concurrent,
-    /// A shuttle scenario under a recorded schedule (`fuzz --shuttle`).
-    Shuttle,
-    /// Adversarial items on real threads: hooks and `T::drop` call back
-    /// into the pool (`victim_pool_verification::adversary`); checked for
-    /// conservation, duplicates and use-after-drop, not against the
-    /// reference. The seed names the scripts and the hooks' choices.
-    Adversarial,
-    /// A sequential history on which Go's own `sync.Pool` and the reference
-    /// disagree (`poolcheck go-diff`); Go's results are saved with it.
-    GoDiff,
-}
-
-/// A saved failure: everything `poolcheck replay` needs.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Failure {
-    /// Always [`FORMAT`].
-    pub format: String,
-    /// The harness.
-    pub kind: Kind,
-    /// The seed the history was generated from.
-    pub seed: u64,
-    /// The mutant the binary was built as (`--cfg victim_pool_mutant`), if any.
-    pub mutant: Option<String>,
-    /// The first violation, in words.
-    pub message: String,
-    /// The (shrunk) sequential history.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<History>,
-    /// The concurrent history.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrent: Option<ConcHistory>,
-    /// What the concurrent run observed when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed: Option<ConcOutcome>,
-    /// The failing shuttle test and schedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shuttle: Option<ShuttleCase>,
-    /// What Go's `sync.Pool` returned on the history (`poolcheck go-diff`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub go: Option<crate::go_diff::GoCase>,
-}
-
-/// The mutant this binary was compiled as: `VICTIM_POOL_MUTANT` at build
-/// time (set by `poolcheck mutants`, which builds through
-/// `verification/mutant-rustc`), or the `victim_pool_mutant` cfg in the
-/// `RUSTFLAGS` it was built with.
-pub fn built_mutant() -> Option<String> {
-    if let Some(m) = option_env!("VICTIM_POOL_MUTANT").filter(|m| !m.is_empty()) {
-        return Some(m.to_string());
-    }
-    let flags = option_env!("RUSTFLAGS")?;
-    let value = flags.split("victim_pool_mutant=").nth(1)?;
-    let name: String = value
-        .trim_start_matches(['"', '\''])
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
-    (!name.is_empty()).then_some(name)
-}
 
 /// Options of `poolcheck fuzz`.
 #[derive(Clone, Debug)]
@@ -187,26 +115,6 @@ pub fn shrink_with(
         }
     }
     h
-}
-
-/// Writes `failure` under `dir`; returns the path.
-pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let kind = match failure.kind {
-        Kind::Sequential => "seq",
-        Kind::Concurrent => "conc",
-        Kind::Shuttle => "shuttle",
-        Kind::Adversarial => "adversarial",
-        Kind::GoDiff => "go",
-    };
-    let test = failure
-        .shuttle
-        .as_ref()
-        .map_or_else(String::new, |c| format!("{}-", c.test));
-    let path = dir.join(format!("{kind}-{test}{:016x}.json", failure.seed));
-    let text = serde_json::to_string_pretty(failure).map_err(|e| e.to_string())?;
-    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
 }
 
 /// Runs one history of either kind from `seed`: the number of sequential
@@ -377,7 +285,7 @@ fn record(opts: &FuzzOptions, c: &Counters, failure: Option<Failure>) {
 
 /// `poolcheck fuzz`.
 pub fn fuzz(opts: &FuzzOptions) -> Result<FuzzStats, String> {
-    crate::quiet_panics();
+    crate::context::quiet_panics();
     let c = Counters {
         seq: AtomicU64::new(0),
         conc: AtomicU64::new(0),

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
-use crate::fuzz::{self, built_mutant, Failure, Kind, FORMAT};
+use crate::failure::{self, built_mutant, Failure, Kind, FORMAT};
+use crate::fuzz;
 use crate::history::{describe, History, Op, SLOTS};
 
 /// The oldest Go whose `sync.Pool` has the victim cache.
@@ -722,7 +723,7 @@ fn save_divergence(
         .divergence
         .map(|(_, m)| m)
         .unwrap_or_else(|| "divergence (did not reproduce after shrinking)".into());
-    fuzz::save(
+    failure::save(
         dir,
         &Failure {
             format: FORMAT.to_string(),

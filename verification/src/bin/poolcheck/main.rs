@@ -3,7 +3,7 @@
 //! - `poolcheck run [--tier quick|deep] [--budget 15m] [--json FILE] [--junit FILE]`:
 //!   the in-process verification job (proptest differential, sequential
 //!   differential and checkers' tests, loom, shuttle, in-process fuzzing,
-//!   the mutant catalogue; Miri mutants in the deep tier). The full tier
+//!   the mutant catalogue; the deep tier adds Miri). The full tier
 //!   runner, with the Miri/TSan/ASan builds, is `.ci/verification.sh`.
 //! - `poolcheck fuzz [--threads N] [--budget D] [--seed S] [--dir DIR] [--shuttle]`:
 //!   differential fuzzing, lock-free vs reference, failures saved as
@@ -21,8 +21,7 @@
 //!   (verification/TOUR.md).
 //!
 //! `poolcheck help`, `poolcheck <command> --help` (or `-h`) and
-//! `--version` print to stdout. Exit codes: 0 success, 1 a check failed,
-//! 2 bad input (a one-line error on stderr).
+//! `--version` print to stdout. Exit codes: [`cli::EXIT_CODES`].
 
 #[cfg(any(loom, shuttle))]
 fn main() {
@@ -33,11 +32,15 @@ fn main() {
 #[cfg(not(any(loom, shuttle)))]
 mod conc;
 #[cfg(not(any(loom, shuttle)))]
+mod context;
+#[cfg(not(any(loom, shuttle)))]
 mod exec;
 #[cfg(not(any(loom, shuttle)))]
 mod explain;
 #[cfg(not(any(loom, shuttle)))]
 mod explain_test;
+#[cfg(not(any(loom, shuttle)))]
+mod failure;
 #[cfg(not(any(loom, shuttle)))]
 mod fuzz;
 #[cfg(not(any(loom, shuttle)))]
@@ -46,6 +49,8 @@ mod go_diff;
 mod history;
 #[cfg(not(any(loom, shuttle)))]
 mod html;
+#[cfg(not(any(loom, shuttle)))]
+mod lessons;
 #[cfg(not(any(loom, shuttle)))]
 mod mutants;
 #[cfg(not(any(loom, shuttle)))]
@@ -56,9 +61,8 @@ mod replay;
 mod run;
 #[cfg(not(any(loom, shuttle)))]
 mod shuttle_fuzz;
-
 #[cfg(not(any(loom, shuttle)))]
-use cli::{panic_text, quiet_panics, Ctx};
+mod trace;
 
 #[cfg(not(any(loom, shuttle)))]
 fn main() {
@@ -68,98 +72,14 @@ fn main() {
 #[cfg(not(any(loom, shuttle)))]
 mod cli {
     use std::io::IsTerminal;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::time::Duration;
 
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::{Args, Parser, Subcommand};
 
+    use crate::context::{ctx, panic_text, parse_duration, quiet_panics};
     use crate::{explain, fuzz, go_diff, mutants, replay, run, shuttle_fuzz};
-
-    /// Settings shared by the subcommands.
-    #[derive(Clone, Debug)]
-    pub struct Ctx {
-        /// The workspace root.
-        pub root: PathBuf,
-        /// `target/poolcheck`: per-stage target dirs, logs, reports.
-        pub out: PathBuf,
-        /// Loom preemption bound.
-        pub loom_bound: u32,
-        /// Shuttle seconds per scheduler per test.
-        pub shuttle_secs: u64,
-        /// Draw progress bars.
-        pub progress: bool,
-    }
-
-    /// Text of a panic payload.
-    pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-        if let Some(s) = payload.downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "panic".to_string()
-        }
-    }
-
-    /// Panics of the pools under test are caught and reported as findings:
-    /// keep the default hook from printing them.
-    pub fn quiet_panics() {
-        std::panic::set_hook(Box::new(|_| {}));
-    }
-
-    fn workspace_root() -> Result<PathBuf, String> {
-        let is_root = |p: &Path| {
-            p.join("verification/mutants.txt").is_file() && p.join("Cargo.toml").is_file()
-        };
-        if let Ok(mut dir) = std::env::current_dir() {
-            loop {
-                if is_root(&dir) {
-                    return Ok(dir);
-                }
-                if !dir.pop() {
-                    break;
-                }
-            }
-        }
-        let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        if is_root(&built) {
-            return built.canonicalize().map_err(|e| e.to_string());
-        }
-        Err("cannot find the victim-pool workspace (run poolcheck inside it)".to_string())
-    }
-
-    /// Parses `10m`, `90s`, `1h30m`, `500ms` or a number of seconds.
-    pub fn parse_duration(s: &str) -> Result<Duration, String> {
-        let bad = || format!("invalid duration {s:?} (examples: 90s, 10m, 1h30m)");
-        if s.is_empty() {
-            return Err(bad());
-        }
-        if let Ok(secs) = s.parse::<u64>() {
-            return Ok(Duration::from_secs(secs));
-        }
-        let mut total = Duration::ZERO;
-        let mut rest = s;
-        while !rest.is_empty() {
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            if digits == 0 {
-                return Err(bad());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            rest = &rest[digits..];
-            let unit = rest.chars().take_while(char::is_ascii_alphabetic).count();
-            let d = match &rest[..unit] {
-                "ms" => Duration::from_millis(n),
-                "s" => Duration::from_secs(n),
-                "m" => Duration::from_secs(n * 60),
-                "h" => Duration::from_secs(n * 3600),
-                _ => return Err(bad()),
-            };
-            total += d;
-            rest = &rest[unit..];
-        }
-        Ok(total)
-    }
 
     /// A budget: a duration greater than zero.
     fn budget(s: &str) -> Result<Duration, String> {
@@ -192,24 +112,33 @@ mod cli {
             .ok_or_else(|| format!("--threads must be a positive integer (got {s:?})"))
     }
 
+    fn attempts(s: &str) -> Result<usize, String> {
+        s.parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("--attempts must be a positive integer (got {s:?})"))
+    }
+
     fn seed(s: &str) -> Result<u64, String> {
         s.parse()
             .map_err(|_| format!("--seed must be an unsigned integer (got {s:?})"))
     }
 
-    /// The settings: workspace root, output dir, tier bounds.
-    pub fn ctx(deep: bool, no_progress: bool) -> Result<Ctx, String> {
-        let root = workspace_root()?;
-        let out = std::env::var_os("POOLCHECK_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/poolcheck"));
-        Ok(Ctx {
-            root,
-            out,
-            loom_bound: if deep { 3 } else { 2 },
-            shuttle_secs: if deep { 60 } else { 5 },
-            progress: !no_progress && std::io::stderr().is_terminal(),
-        })
+    /// What the exit code says (every subcommand).
+    pub const EXIT_CODES: &str =
+        "Exit codes: 0 success, 1 a check failed (or a replay did not reproduce), \
+2 bad input (one line on stderr: `poolcheck: error: ...`), 3 internal error.";
+
+    /// `poolcheck replay --help`'s examples, with a file name as
+    /// `poolcheck fuzz` writes it.
+    fn replay_examples() -> String {
+        let file = crate::failure::file_name(crate::failure::Kind::Sequential, None, 42);
+        format!(
+            "Examples:\n  poolcheck replay target/poolcheck/failures/{file}\n  \
+poolcheck replay FILE --html failure.html\n\n\
+Exit 1 when the failure did not happen again (for a failure saved by a mutant's \
+build, replay it with a poolcheck built as that mutant: the command is printed)."
+        )
     }
 
     /// The verification CLI of victim-pool.
@@ -220,8 +149,8 @@ mod cli {
         about = "Verification CLI of victim-pool: the in-process verification job, differential fuzzing, failure replay and the mutant kill table",
         long_about = None,
         subcommand_required = true,
-        after_help = "Exit codes: 0 success, 1 a check failed, 2 bad input.\n\
-The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.sh; see verification/README.md."
+        after_help = format!("{EXIT_CODES}\n\
+The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.sh; see verification/README.md.")
     )]
     struct Cli {
         #[command(subcommand)]
@@ -235,7 +164,8 @@ The full tier runner (with the Miri, TSan and ASan builds) is .ci/verification.s
         ///
         /// Stages: the proptest and sequential differentials and the
         /// checkers' own tests, loom, shuttle, in-process fuzzing, the mutant
-        /// table (Miri mutants in the deep tier). Prints a progress bar per
+        /// table (a row whose checker is miri runs in the deep tier only;
+        /// the deep tier also runs Miri on the stress tests). Prints a progress bar per
         /// stage and a summary table, writes a JSON report (and JUnit XML
         /// with --junit); exit 1 on any divergence or surviving mutant.
         #[command(after_help = "Examples:\n  \
@@ -272,9 +202,7 @@ poolcheck go-diff --slots 4 --seed 7 --budget 5m --go /usr/lib/go-1.19/bin/go")]
         /// FILE is a failure saved by `poolcheck fuzz`; the steps, both
         /// pools' results and the lock-free internals are printed, and with
         /// --html also written as a self-contained HTML page.
-        #[command(after_help = "Examples:\n  \
-poolcheck replay target/poolcheck/failures/sequential-42.json\n  \
-poolcheck replay FILE --html failure.html")]
+        #[command(after_help = replay_examples())]
         Replay(ReplayArgs),
         /// The mutant kill table.
         ///
@@ -304,9 +232,9 @@ poolcheck explain\n  \
 poolcheck explain push_publish_relaxed\n  \
 poolcheck explain pop_tail_without_cas --html /tmp/lesson.html")]
         Explain(ExplainArgs),
-        /// Issue 14: every ordering of the core weakened one step, the
-        /// checks that kill each (verification/orderings.md); `--check`:
-        /// the table is up to date with src/.
+        /// Every ordering of the core weakened one step, and the checks
+        /// that kill each (verification/orderings.md); `--check`: the table
+        /// is up to date with src/.
         #[command(after_help = "Examples:\n  \
 poolcheck orderings --check\n  \
 poolcheck orderings --budget 30m\n  \
@@ -344,7 +272,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
                 if let Some(dir) = out.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
                 }
-                explain::render(&ctx, &m, &file, &out)
+                crate::trace::render(&ctx, &m, &file, &out)
             }
             None => explain::explain(&ctx, &name, a.html),
         }
@@ -352,7 +280,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
 
     #[derive(Debug, Args)]
     struct RunArgs {
-        /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri mutants).
+        /// quick, or deep (loom bound 3, shuttle 60 s per scheduler, Miri).
         #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
         tier: Tier,
         /// Budget for the whole job (e.g. 90s, 10m, 1h30m) [default: 15m, 1h for deep].
@@ -372,7 +300,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
     #[derive(Debug, Args)]
     struct FuzzArgs {
         /// Worker threads [default: the available parallelism].
-        #[arg(long, value_name = "N", value_parser = threads)]
+        #[arg(long, value_name = "N", value_parser = threads, allow_negative_numbers = true)]
         threads: Option<usize>,
         /// How long to fuzz (e.g. 90s, 10m, 1h30m).
         #[arg(long, value_name = "DURATION", value_parser = budget, default_value = "1m")]
@@ -454,7 +382,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         #[arg(long, value_name = "OUT.html")]
         html: Option<PathBuf>,
         /// How many runs a concurrent failure gets to reproduce.
-        #[arg(long, value_name = "N", default_value_t = 200)]
+        #[arg(long, value_name = "N", value_parser = attempts, default_value = "200", allow_negative_numbers = true)]
         attempts: usize,
     }
 
@@ -463,7 +391,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
         /// Only this mutant (repeatable; default: all).
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
-        /// quick, or deep (also the Miri mutants; loom bound 3).
+        /// quick, or deep (also the rows whose checker is miri; loom bound 3).
         #[arg(long, value_name = "quick|deep", value_parser = tier, default_value = "quick")]
         tier: Tier,
         /// Budget for the whole table (e.g. 30m).
@@ -548,7 +476,7 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
             opts.threads,
             opts.seed
         );
-        if let Some(m) = fuzz::built_mutant() {
+        if let Some(m) = crate::failure::built_mutant() {
             println!("  (this binary is built as MUTANT {m})");
         }
         Ok(report_failures(&stats.failures))
@@ -620,7 +548,11 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
                 ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
             ) =>
             {
-                "missing subcommand (run, fuzz, replay or mutants)".to_string()
+                let names: Vec<String> = <Cli as clap::CommandFactory>::command()
+                    .get_subcommands()
+                    .map(|c| c.get_name().to_string())
+                    .collect();
+                format!("missing subcommand ({})", names.join(", "))
             }
             None => {
                 let rendered = e.render().to_string();
@@ -645,8 +577,8 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
             Cmd::Fuzz(a) => fuzz_cmd(a),
             Cmd::GoDiff(a) => go_diff_cmd(a),
             Cmd::Replay(a) => {
-                replay::replay(&a.file, a.html, a.attempts)?;
-                Ok(0)
+                let reproduced = replay::replay(&a.file, a.html, a.attempts)?;
+                Ok(if reproduced { 0 } else { 1 })
             }
             Cmd::Mutants(a) => mutants_cmd(a),
             Cmd::Explain(a) => explain_cmd(a),
@@ -674,5 +606,92 @@ poolcheck orderings --site chain: --resume verification/orderings-results.json -
             }
         };
         std::process::exit(code);
+    }
+}
+
+#[cfg(all(test, not(any(loom, shuttle))))]
+mod layout_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The modules a source text names as `crate::m` or `crate::{m, n}`.
+    fn named(text: &str) -> BTreeSet<String> {
+        let ident = |s: &str| -> String {
+            s.trim()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut out = BTreeSet::new();
+        for part in text.split("crate::").skip(1) {
+            match part.strip_prefix('{') {
+                Some(group) => {
+                    let group = group.split('}').next().unwrap_or("");
+                    out.extend(group.split(',').map(ident));
+                }
+                None => {
+                    out.insert(ident(part));
+                }
+            }
+        }
+        out
+    }
+
+    /// No module of poolcheck imports one that imports it back, directly or
+    /// through others (`main.rs`, which holds the CLI, counts as `cli`).
+    #[test]
+    fn modules_import_one_way() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin/poolcheck");
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            let (name, text) = if path.is_dir() {
+                // A module directory (`orderings/`): one node.
+                let mut text = String::new();
+                for f in std::fs::read_dir(&path).unwrap().flatten() {
+                    text.push_str(&std::fs::read_to_string(f.path()).unwrap_or_default());
+                }
+                (entry.file_name().to_string_lossy().into_owned(), text)
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                let stem = if stem == "main" {
+                    "cli".to_string()
+                } else {
+                    stem
+                };
+                (stem, std::fs::read_to_string(&path).unwrap())
+            } else {
+                continue;
+            };
+            graph.insert(name, named(&text));
+        }
+        let nodes: BTreeSet<String> = graph.keys().cloned().collect();
+        assert!(nodes.len() > 10, "{nodes:?}");
+        // Depth-first search for a path back to the start.
+        fn reaches(
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            from: &str,
+            to: &str,
+            seen: &mut BTreeSet<String>,
+            path: &mut Vec<String>,
+        ) -> bool {
+            for next in graph.get(from).into_iter().flatten() {
+                if !graph.contains_key(next) || next == from {
+                    continue;
+                }
+                path.push(next.clone());
+                if next == to || (seen.insert(next.clone()) && reaches(graph, next, to, seen, path))
+                {
+                    return true;
+                }
+                path.pop();
+            }
+            false
+        }
+        for start in &nodes {
+            let mut path = vec![start.clone()];
+            let cycle = reaches(&graph, start, start, &mut BTreeSet::new(), &mut path);
+            assert!(!cycle, "modules import each other: {}", path.join(" -> "));
+        }
     }
 }

@@ -10,8 +10,8 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::exec::{self, Status};
-use crate::Ctx;
 
 /// One catalogue entry.
 #[derive(Clone, Debug, Serialize)]
@@ -420,7 +420,7 @@ fn fuzz_kill(ctx: &Ctx, m: &Mutant, dir: &Path, deadline: Instant) -> Option<Pat
     build
         .current_dir(&ctx.root)
         // Names the build for `poolcheck fuzz`'s failure files
-        // (`fuzz::built_mutant`); the wrapper does the mutating.
+        // (`failure::built_mutant`); the wrapper does the mutating.
         .env("VICTIM_POOL_MUTANT", &m.name)
         .env("CARGO_TARGET_DIR", &target)
         .args([

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::conc::{self, ConcHistory, ConcOutcome};
-use crate::fuzz::{built_mutant, Failure, Kind, FORMAT};
+use crate::failure::{built_mutant, Failure, Kind, ShuttleCase, FORMAT};
 use crate::history::{self, LfState, LocalState, ModelState, RingState, StepTrace};
-use crate::shuttle_fuzz::{self, ShuttleCase};
+use crate::shuttle_fuzz;
 
 /// Loads and validates a failure file.
 pub fn load(path: &Path) -> Result<Failure, String> {
@@ -217,10 +217,43 @@ struct LessonInfo {
     design: String,
 }
 
-/// `poolcheck replay`. Returns the path of the HTML page.
-pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<PathBuf, String> {
+/// The command that replays `path` with a poolcheck built as `mutant`
+/// (`None`: the real core), when this binary is built otherwise; a failure
+/// of the in-process harnesses only happens again in the build it came
+/// from. (Shuttle failures build their test as the failure's mutant.)
+fn needed_build(path: &Path, failure: &Failure, built: Option<&str>) -> Option<String> {
+    if failure.kind == Kind::Shuttle || failure.mutant.as_deref() == built {
+        return None;
+    }
+    let this = built.map_or_else(|| "the real core".to_string(), |m| format!("mutant {m}"));
+    Some(match failure.mutant.as_deref() {
+        Some(m) => format!(
+            "saved by poolcheck built as mutant {m}, and this binary is {this}: \
+it cannot happen here. Replay it with poolcheck built as {m}:\n    \
+RUSTFLAGS='--cfg victim_pool_mutant=\"{m}\"' CARGO_TARGET_DIR=target/poolcheck/mutant-{m} \
+cargo run --release -p victim-pool-verification --bin poolcheck -- replay {}",
+            path.display()
+        ),
+        None => format!(
+            "saved by poolcheck built from the real core, and this binary is {this}: \
+replay it with a normal build:\n    \
+cargo run --release -p victim-pool-verification --bin poolcheck -- replay {}",
+            path.display()
+        ),
+    })
+}
+
+/// `poolcheck replay`: prints the replay, writes the page; whether the
+/// failure happened again.
+pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<bool, String> {
     let failure = load(path)?;
-    crate::quiet_panics();
+    let html_path = html.unwrap_or_else(|| path.with_extension("html"));
+    let page_dir = html_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    crate::context::quiet_panics();
     let built = built_mutant();
     let mut out = String::new();
     let _ = writeln!(out, "poolcheck replay {}", path.display());
@@ -237,20 +270,16 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
         failure.seed,
         failure.message
     );
-    if failure.mutant != built {
-        let _ = writeln!(
-            out,
-            "  note: saved from a build of mutant {}, this binary is {}: rebuild with the same mutant (RUSTFLAGS='--cfg victim_pool_mutant=\"NAME\"') to reproduce",
-            failure.mutant.as_deref().unwrap_or("(none)"),
-            built.as_deref().unwrap_or("the real core"),
-        );
+    let needed = needed_build(path, &failure, built.as_deref());
+    if let Some(needed) = &needed {
+        let _ = writeln!(out, "  note: {needed}");
     }
     let mut command = None;
     let mut replay_excerpt = Vec::new();
     // A shuttle failure's page: the explain renderer's, when the replay
     // wrote a trace.
     let mut drawn: Option<String> = None;
-    let (trace, reproduced) = match failure.kind {
+    let (trace, reproduced, happened) = match failure.kind {
         Kind::Shuttle => {
             let case = failure.shuttle.as_ref().ok_or("no shuttle case")?;
             let cmd = case.command(failure.mutant.as_deref());
@@ -267,7 +296,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             let _ = writeln!(out, "  replaying: {cmd}");
             print!("{out}");
             out.clear();
-            let ctx = crate::cli::ctx(false, true)?;
+            let ctx = crate::context::ctx(false, true)?;
             let trace_dir = ctx.out.join("shuttle-fuzz");
             std::fs::create_dir_all(&trace_dir)
                 .map_err(|e| format!("cannot create {}: {e}", trace_dir.display()))?;
@@ -286,7 +315,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
             // lesson (one lane per thread, every shared-memory event).
             if failed {
                 if let Ok(text) = std::fs::read_to_string(&trace_file) {
-                    let trace = crate::explain::parse(&text, &ctx.root)?;
+                    let trace = crate::trace::parse(&text, &ctx.root)?;
                     let m = crate::mutants::Mutant {
                         name: failure
                             .mutant
@@ -296,15 +325,18 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                         test: case.test.clone(),
                         rule: failure.message.clone(),
                     };
-                    let lesson = failure.mutant.as_deref().and_then(crate::explain::lesson);
+                    let lesson = failure.mutant.as_deref().and_then(crate::lessons::lesson);
                     let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
                     let _ = writeln!(
                         out,
                         "  the failing execution (trace {}):",
                         trace_file.display()
                     );
-                    out.push_str(&crate::explain::terminal(&trace, lesson, &m.rule, color));
-                    drawn = Some(crate::explain::html(&trace, &m, lesson, &ctx.root));
+                    let focus = crate::trace::focus(&trace, &m.name, &ctx.root);
+                    out.push_str(&crate::trace::terminal(
+                        &trace, &focus, lesson, &m.rule, color,
+                    ));
+                    drawn = Some(crate::trace::html(&trace, &m, lesson, &ctx.root, &page_dir));
                 }
             }
             for l in &excerpt {
@@ -323,7 +355,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     log.display()
                 )
             };
-            (Vec::new(), reproduced)
+            (Vec::new(), reproduced, failed)
         }
         Kind::Sequential | Kind::GoDiff => {
             let h = failure.history.as_ref().ok_or("no history")?;
@@ -389,7 +421,8 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                     "did NOT reproduce: the implementations agree on every step".to_string()
                 }
             };
-            (outcome.trace, reproduced)
+            let happened = outcome.divergence.is_some();
+            (outcome.trace, reproduced, happened)
         }
         Kind::Adversarial => {
             let (config, threads, ops) = crate::fuzz::adversarial_setup(failure.seed);
@@ -408,6 +441,7 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 format!(
                     "adversarial run re-run {attempts} times on real threads: a violation recurred {hits} times (scheduling is not deterministic)"
                 ),
+                hits > 0,
             )
         }
         Kind::Concurrent => {
@@ -436,27 +470,36 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
                 format!(
                     "concurrent history re-run {attempts} times on real threads: the violation reproduced {hits} times (scheduling is not deterministic; the recorded run is shown)"
                 ),
+                hits > 0,
             )
         }
     };
     let _ = writeln!(out, "  {reproduced}");
+    if let (false, Some(needed)) = (happened, &needed) {
+        let _ = writeln!(out, "  why: {needed}");
+    }
     print!("{out}");
 
     let lesson = failure
         .mutant
         .as_deref()
-        .and_then(crate::explain::lesson)
+        .and_then(crate::lessons::lesson)
         .map(|l| LessonInfo {
             mutant: l.mutant.to_string(),
             invariant: l.invariant.to_string(),
             section: l.section.to_string(),
-            design: crate::cli::ctx(false, true)
-                .map(|c| crate::explain::design_link(&c.root, l.section))
+            design: crate::context::ctx(false, true)
+                .map(|c| crate::lessons::design_link(&c.root, &page_dir, l.section))
                 .unwrap_or_default(),
         });
     if let Some(l) = &lesson {
+        let what = if happened {
+            "broken"
+        } else {
+            "the rule it broke"
+        };
         println!(
-            "  \u{2717} broken: {} (DESIGN.md \u{a7}{})",
+            "  \u{2717} {what}: {} (DESIGN.md \u{a7}{})",
             l.invariant, l.section
         );
     }
@@ -480,10 +523,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<Pat
     let json = serde_json::to_string(&page)
         .map_err(|e| e.to_string())?
         .replace("</", "<\\/");
-    let html_path = html.unwrap_or_else(|| path.with_extension("html"));
     let page = drawn.unwrap_or_else(|| crate::html::PAGE.replace("/*DATA*/null", &json));
     std::fs::write(&html_path, page)
         .map_err(|e| format!("cannot write {}: {e}", html_path.display()))?;
     println!("  HTML: {}", html_path.display());
-    Ok(html_path)
+    Ok(happened)
 }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::context::Ctx;
 use crate::exec::{self, ExecResult, Status, TestCase};
 use crate::fuzz::{self, FuzzOptions};
 use crate::mutants::{self, Kill};
-use crate::Ctx;
 
 /// Options of `poolcheck run`.
 #[derive(Clone, Debug)]

@@ -11,23 +11,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::exec;
-use crate::fuzz::{built_mutant, save, Failure, Kind, FORMAT};
-
-/// A failing shuttle test and its schedule (in a failure file).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShuttleCase {
-    /// The test of `verification/tests/shuttle.rs`.
-    pub test: String,
-    /// The failing schedule shuttle printed (`None` if it printed none,
-    /// e.g. a timeout or a crash outside a schedule).
-    pub schedule: Option<String>,
-    /// The first lines of interest of the failing run.
-    pub excerpt: Vec<String>,
-}
+use crate::failure::{built_mutant, save, Failure, Kind, ShuttleCase, FORMAT};
 
 impl ShuttleCase {
     /// The shell command that replays the case.

@@ -43,7 +43,7 @@ pub struct OrderingsArgs {
     #[arg(long)]
     prepare: bool,
     /// Budget for the runs (e.g. 30m, 1h); builds included.
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::parse_duration, default_value = "1h")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::context::parse_duration, default_value = "1h")]
     budget: Duration,
     /// Only this site (repeatable; an id, or a prefix of ids such as `chain:`).
     #[arg(long, value_name = "ID")]
@@ -323,7 +323,7 @@ fn selected(a: &OrderingsArgs, site: &Site) -> bool {
 
 /// Entry point of `poolcheck orderings`: the exit code.
 pub fn main(a: OrderingsArgs) -> Result<i32, String> {
-    let ctx = crate::cli::ctx(false, true)?;
+    let ctx = crate::context::ctx(false, true)?;
     let root = ctx.root.clone();
     let sites = sites::core_sites(&root)?;
     let table_path = root.join("verification/orderings.md");
@@ -354,8 +354,7 @@ pub fn main(a: OrderingsArgs) -> Result<i32, String> {
             .collect();
         if !unmatched.is_empty() {
             return Err(format!(
-                "--site {}: no ordering site of src/ has an id starting so (`poolcheck orderings --list` lists them)",
-                unmatched.join(", ")
+                "no ordering site of src/ has an id starting with {unmatched:?} (`poolcheck orderings --list` lists them)"
             ));
         }
     }
