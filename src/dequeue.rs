@@ -28,7 +28,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
-use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{invariant, Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
 /// Largest capacity a dequeue accepts (Go's `dequeueLimit`): a quarter of the
 /// 32-bit index space, so `head - tail` can never be confused across
@@ -222,6 +222,11 @@ impl<T> PoolDequeue<T> {
             }
         };
         let slot = self.slot(index);
+        invariant!(
+            slot.occupied.load(Ordering::Relaxed),
+            "the producer pops index {index} of a ring whose slot is not occupied \
+             (a slot's value is taken at most once, DESIGN.md §2)"
+        );
         let value = slot.value.with(|cell| {
             // SAFETY:
             // - our CAS moved `head` below `index`, so no consumer can win it;
@@ -265,6 +270,11 @@ impl<T> PoolDequeue<T> {
             }
         };
         let slot = self.slot(index);
+        invariant!(
+            slot.occupied.load(Ordering::Relaxed),
+            "a consumer won index {index} of a ring whose slot is not occupied \
+             (a slot's value is taken at most once, DESIGN.md §2)"
+        );
         // MUTANT (verification/): hands the slot back before reading it.
         #[cfg(victim_pool_mutant = "consumer_clears_typ_first")]
         slot.occupied.store(false, Ordering::Release);

@@ -91,6 +91,66 @@ impl<T: ?Sized> UnsafeCell<T> {
     }
 }
 
+/// An object's allocation and free, as loom sees them. Loom models the
+/// initialising writes of an atomic as nothing a racing reader could
+/// observe, and a free not at all, so an ordering that publishes a new chain,
+/// segment or slot, or that makes its last use happen-before its free, could
+/// be lost without a trace. Under loom this is a cell created with the
+/// object (the allocation is a write), read by [`touch`](Self::touch) where
+/// another thread starts to use the object, and written by
+/// [`retire`](Self::retire) just before the object is freed: a use that
+/// does not happen-after the allocation, or a free that does not
+/// happen-after every use, is a causality violation naming the object's
+/// creation. Nothing on std and under shuttle (sequentially consistent).
+#[derive(Debug)]
+pub(crate) struct Lifecycle {
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<()>,
+}
+
+impl Lifecycle {
+    #[inline(always)]
+    #[track_caller]
+    pub(crate) fn new() -> Self {
+        // Loom's clocks tick only at atomic operations, and a cell records
+        // the creating thread's clock: without a tick of its own, the
+        // creation would look as old as the thread's last atomic operation
+        // (a Release there would seem to publish it). A Relaxed load of a
+        // private atomic ticks and orders nothing.
+        #[cfg(loom)]
+        loom::sync::atomic::AtomicBool::new(false).load(Ordering::Relaxed);
+        Self {
+            #[cfg(loom)]
+            cell: loom::cell::UnsafeCell::new(()),
+        }
+    }
+
+    /// This thread uses the object: its allocation must happen-before.
+    #[inline(always)]
+    pub(crate) fn touch(&self) {
+        #[cfg(loom)]
+        self.cell.with(|_| ());
+    }
+
+    /// The object is about to be freed: every use must happen-before.
+    #[inline(always)]
+    pub(crate) fn retire(&self) {
+        #[cfg(loom)]
+        self.cell.with_mut(|_| ());
+    }
+}
+
+/// Checks an internal invariant of the protocol in debug builds and under
+/// the model checkers (whose builds are optimised): a broken one panics with
+/// the rule it breaks, before it can turn into a crash that names nothing.
+macro_rules! invariant {
+    ($cond:expr, $($rule:tt)+) => {
+        if cfg!(any(debug_assertions, loom, shuttle)) && !$cond {
+            panic!("victim-pool internal invariant broken: {}", format_args!($($rule)+));
+        }
+    };
+}
+
 /// Declares a thread-local; `const` initialised on std (no lazy-init check
 /// and no destructor registration on the fast path).
 macro_rules! fast_thread_local {
@@ -129,7 +189,7 @@ macro_rules! global {
     };
 }
 
-pub(crate) use {fast_thread_local, global, lazy_thread_local};
+pub(crate) use {fast_thread_local, global, invariant, lazy_thread_local};
 
 /// Locks `mutex`, ignoring poisoning: every critical section in this crate
 /// leaves its data consistent before it can unwind (user code never runs

@@ -51,8 +51,9 @@ pub(super) struct PoolShared<T> {
     /// slots. Installed once by CAS (Release; loads are Acquire), freed only
     /// with the pool.
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
-    /// One past the highest allocated slot. Raised (Release, `fetch_max`)
-    /// before a bucket is installed; read (Acquire) by scans.
+    /// One past the highest allocated slot. Raised (`fetch_max`) before a
+    /// bucket is installed, which publishes it; read by scans (both Relaxed:
+    /// slots are reached through the bucket pointers).
     pub(super) slot_count: AtomicUsize,
     /// Which slots' chains may hold items (DESIGN.md §5, "The slot index").
     pub(super) marks: SlotMarks,
@@ -121,7 +122,9 @@ impl<T> PoolShared<T> {
         // SAFETY:
         // - a non-null bucket is a live allocation of `2^bucket` slots
         //   (freed only with the pool), and `index < 2^bucket`.
-        Some(unsafe { &*slots.add(index) })
+        let local = unsafe { &*slots.add(index) };
+        local.life.touch();
+        Some(local)
     }
 
     /// Slot `id`, allocating its bucket on first use.
@@ -142,8 +145,11 @@ impl<T> PoolShared<T> {
         // uses one of its slots (whether it installs the bucket or finds it
         // installed) then happens-after the raise, so scans and cleanup
         // cover every slot in use.
+        // Relaxed: the bucket CAS (Release) below publishes the raise with
+        // the bucket; a scan dereferences a slot only through the bucket
+        // pointer (Acquire), so the count itself publishes nothing.
         self.slot_count
-            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
+            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Relaxed);
         let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
             .map(|_| CachePadded::new(Local::new()))
             .collect();
@@ -163,7 +169,9 @@ impl<T> PoolShared<T> {
             }
         };
         // SAFETY: as in `existing_local`.
-        unsafe { &*slots.add(index) }
+        let local = unsafe { &*slots.add(index) };
+        local.life.touch();
+        local
     }
 
     pub(super) fn stats(&self) -> crate::stats::PoolStats {
@@ -186,16 +194,18 @@ impl<T> PoolShared<T> {
     /// Every slot below `slot_count`, indexed by id (`None` where its
     /// bucket is not allocated).
     pub(super) fn locals(&self) -> Vec<Option<&Local<T>>> {
-        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
-        let count = self.slot_count.load(Ordering::Acquire);
+        // Relaxed: the count only bounds the ids; each slot is reached
+        // through `existing_local`'s Acquire load. A use of a slot that
+        // happened-before us happened-after its raise, so we read it.
+        let count = self.slot_count.load(Ordering::Relaxed);
         (0..count).map(|id| self.existing_local(id)).collect()
     }
 
     /// The slots whose `mark` chain may hold items, in Go's order: `first`,
     /// `first + 1`, … wrapping.
     fn marked_slots(&self, mark: Mark, first: usize) -> impl Iterator<Item = (usize, &Local<T>)> {
-        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
-        let count = self.slot_count.load(Ordering::Acquire);
+        // Relaxed: bounds the scan only, as in `locals`.
+        let count = self.slot_count.load(Ordering::Relaxed);
         self.marks
             .marked_from(mark, first, count)
             .filter_map(move |id| Some((id, self.existing_local(id)?)))
@@ -228,9 +238,10 @@ impl<T> PoolShared<T> {
         #[cfg(feature = "fault-injection")]
         crate::fault_injection::stall_point();
         // 2. Own shared, at the head (most recently put).
-        // Acquire: we installed it ourselves, but a previous owner of this
-        // slot may have (its last access happened-before via the id lease).
-        let shared = pin.local.shared.load(Ordering::Acquire);
+        // Relaxed: written only by us, by a previous owner of this slot (its
+        // last access happened-before via the id lease) or by cleanup's swap
+        // to null (a stale pointer is a chain our pin keeps alive).
+        let shared = pin.local.shared.load(Ordering::Relaxed);
         if !shared.is_null() {
             // SAFETY:
             // - the chain stays allocated while we are pinned (retired
@@ -375,11 +386,12 @@ impl<T> PoolShared<T> {
             // which loom models soundly (tokio-rs/loom#254: a plain store
             // racing an RMW). Release pairs with the Acquire loads of
             // thieves and cleanup's swap.
+            // Failure Relaxed: it cannot fail (see above).
             shared = match local.shared.compare_exchange(
                 ptr::null_mut(),
                 fresh,
                 Ordering::Release,
-                Ordering::Acquire,
+                Ordering::Relaxed,
             ) {
                 Ok(_) => fresh,
                 Err(installed) => {
