@@ -392,6 +392,38 @@ fn pool_private_vs_cleanup() {
     model("pool_private_vs_cleanup", private_vs_cleanup);
 }
 
+/// An owner inside a Get or Put while a cleanup runs is left alone (no
+/// rotation of its private fields) and catches up itself at its next entry,
+/// when it reads the cleanup's count in `gate`. It must then see that
+/// cleanup's chain swap too (the owner's invariant check on `swapped_by`):
+/// the mutant `count_before_swap` publishes the count first. The yield lets
+/// the owner start its first operation without spending a preemption, so
+/// the bound is left for stopping it inside that operation and the cleanup
+/// between its `gate` store and its swap.
+#[test]
+fn pool_owner_catches_up_after_the_swap() {
+    model("pool_owner_catches_up_after_the_swap", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                pool.put(ledger.item(0));
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                victim_pool::release_thread_slot();
+            })
+        };
+        thread::yield_now();
+        pool.cleanup();
+        owner.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 1);
+    });
+}
+
 /// The same race with every heavy fence refused by the kernel (fault
 /// injection; the owners' light fences are then compiler-only, modelled as
 /// no fence): cleanup fails closed, touching no private field, so the owner
