@@ -71,7 +71,7 @@ section "mutant catalogue"
 verification/mutants.sh
 
 section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule)"
-# The core's recorder (src/sync.rs, `trace`) under loom and under shuttle,
+# The core's recorder (src/sync/trace.rs) under loom and under shuttle,
 # and its use-after-free check (a segment freed under a consumer): each page
 # must exist and name the rule the mutant breaks and its DESIGN.md section.
 # (The differential and test lessons build other targets; not run here.)

@@ -368,7 +368,7 @@ impl<T: Clone> PoolDequeue<T> {
 impl<T> Drop for PoolDequeue<T> {
     fn drop(&mut self) {
         // Under the checkers: from here on another thread's access to the
-        // ring is a use after free (src/sync.rs, `trace`).
+        // ring is a use after free (src/sync/trace.rs).
         #[cfg(any(loom, shuttle))]
         {
             self.head_tail.dying();

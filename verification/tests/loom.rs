@@ -212,7 +212,7 @@ fn chain_refill_then_grow() {
 /// while another consumer may still be inside it and the producer, finding
 /// the chain empty, reclaims. Loom checks the atomics and the slot cells of
 /// the protocol; a segment freed too early is caught by the facade's
-/// use-after-free check (src/sync.rs, `trace`: a freed segment's objects
+/// use-after-free check (src/sync/trace.rs: a freed segment's objects
 /// carry a broken seal) when the consumer touches it again, and Miri checks
 /// the same under real memory (tests/stress.rs,
 /// `chain_reclaim_under_contention`).
