@@ -72,12 +72,14 @@ verification/mutants.sh
 
 section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule)"
 # The core's recorder (src/sync/trace.rs) under loom and under shuttle,
-# and its use-after-free check (a segment freed under a consumer): each page
+# and its use-after-free check (a victim chain freed under a thief; the
+# chain's own reclamation mutant now stops earlier, at the invariant in
+# `reclaim`, so it no longer reaches a use after free): each page
 # must exist and name the rule the mutant breaks and its DESIGN.md section.
 # (The differential and test lessons build other targets; not run here.)
 for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead of Release" \
               "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS" \
-              "free_unlinked_immediately|use after free of seg0"; do
+              "cleanup_frees_victim_early|use after free of chain"; do
   name=${lesson%%|*}; rule=${lesson#*|}
   POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3

@@ -53,8 +53,8 @@ use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
 use crate::sync::{
-    before_chain_allocation, Arc, AtomicPtr, AtomicUsize, Lifecycle, Ordering, UnsafeCell,
-    CHAIN_FIRST_SEGMENT, CHAIN_SEGMENT_LIMIT,
+    before_chain_allocation, invariant, Arc, AtomicPtr, AtomicUsize, Lifecycle, Ordering,
+    UnsafeCell, CHAIN_FIRST_SEGMENT, CHAIN_SEGMENT_LIMIT,
 };
 
 struct Segment<T> {
@@ -383,6 +383,14 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         {
             return;
         }
+        // SAFETY: `tail` is linked, hence live (only this thread frees).
+        let tail_prev = unsafe { (*tail).prev.load(Ordering::Relaxed) };
+        invariant!(
+            tail_prev.is_null(),
+            "the producer frees the segments before `tail` while `tail` still links \
+             back to one (its unlinker's `prev = null` must happen-before the free, \
+             or `pop_head` walks into freed memory: DESIGN.md §4)"
+        );
         let mut segment = oldest;
         while segment != tail {
             // SAFETY:

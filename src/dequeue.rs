@@ -224,8 +224,8 @@ impl<T> PoolDequeue<T> {
         let slot = self.slot(index);
         invariant!(
             slot.occupied.load(Ordering::Relaxed),
-            "the producer pops index {index} of a ring whose slot is not occupied \
-             (a slot's value is taken at most once, DESIGN.md §2)"
+            "the producer pops index {index}, whose slot is empty: its value was \
+             already taken (a slot is taken once per push, DESIGN.md §2)"
         );
         let value = slot.value.with(|cell| {
             // SAFETY:
@@ -272,8 +272,9 @@ impl<T> PoolDequeue<T> {
         let slot = self.slot(index);
         invariant!(
             slot.occupied.load(Ordering::Relaxed),
-            "a consumer won index {index} of a ring whose slot is not occupied \
-             (a slot's value is taken at most once, DESIGN.md §2)"
+            "a consumer won index {index}, whose slot does not show the push that filled \
+             it: the push was not published to it (Release/Acquire on `head_tail`), or \
+             the value was already taken (a slot is taken once per push, DESIGN.md §2)"
         );
         // MUTANT (verification/): hands the slot back before reading it.
         #[cfg(victim_pool_mutant = "consumer_clears_typ_first")]
