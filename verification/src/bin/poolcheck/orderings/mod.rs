@@ -223,6 +223,18 @@ fn evidence(log: &Path) -> Option<String> {
                     };
                 }
             }
+            // A causality violation names no object: the first frame of the
+            // core outside the facade says which access found it.
+            if key == "Causality" {
+                let frame = lines[i..].iter().find_map(|l| {
+                    let f = l.trim().split_once(": ")?.1;
+                    (f.starts_with("victim_pool::") && !f.starts_with("victim_pool::sync::"))
+                        .then_some(f)
+                });
+                if let Some(frame) = frame {
+                    s = format!("{s} (in {frame})");
+                }
+            }
             s.truncate(220);
             return Some(s);
         }
