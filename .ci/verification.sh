@@ -53,15 +53,18 @@ section "go-diff: the reference against Go's own sync.Pool ($go_budget, slots 1,
 CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- \
   go-diff --budget "$go_budget" --no-progress --dir "$base/go-diff"
 
-section "orderings table up to date with src/ (parses src/ only)"
+section "orderings table up to date with src/, no invisible survivor (parses src/ only)"
 # A new or changed ordering in src/ without its row in verification/orderings.md
-# fails here; the deep runs that fill the rows: `poolcheck orderings`.
+# fails here, and so does a weakening that survives as `invisible` (needed,
+# yet seen by no checker); the deep runs that fill the rows: `poolcheck orderings`.
 CARGO_TARGET_DIR=$base/std cargo run -q -p victim-pool-verification --release --bin poolcheck -- orderings --check
 
-section "loom (LOOM_MAX_PREEMPTIONS=$loom_bound)"
+section "loom (LOOM_MAX_PREEMPTIONS=$loom_bound): the models, and those that kill the ordering weakenings"
+# loom_orderings: the models behind rows of verification/orderings.md
+# (grace_period_ends_at_the_next_entry runs at bound 4 in both tiers).
 LOOM_MAX_PREEMPTIONS=$loom_bound CARGO_TARGET_DIR=$base/loom RUSTFLAGS="--cfg loom" \
-  cargo test -p victim-pool-verification --release --test loom -- --test-threads=1 --nocapture 2>&1 \
-  | grep -E "loom model|test result|panicked|FAILED|Causality|assert" ; test "${PIPESTATUS[0]}" -eq 0
+  cargo test -p victim-pool-verification --release --test loom --test loom_orderings -- --test-threads=1 --nocapture 2>&1 \
+  | grep -E "loom model|test result|panicked|FAILED|Causality|assert|invariant" ; test "${PIPESTATUS[0]}" -eq 0
 
 section "shuttle (random + PCT, ${shuttle_secs}s each)"
 mkdir -p "$base"
@@ -76,13 +79,15 @@ section "mutant catalogue"
 verification/mutants.sh
 
 section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace drawn, page names the rule and marks the bug)"
-# The core's recorder (src/sync.rs, `trace`) under loom and under shuttle,
-# and its use-after-free check (a segment freed under a consumer): each page
+# The core's recorder (src/sync/trace.rs) under loom and under shuttle,
+# and its use-after-free check (a victim chain freed under a thief; the
+# chain's own reclamation mutant now stops earlier, at the invariant in
+# `reclaim`, so it no longer reaches a use after free): each page
 # must exist and name the rule the mutant breaks and its DESIGN.md section.
 # (The differential and test lessons build other targets; not run here.)
 for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead of Release" \
               "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS" \
-              "free_unlinked_immediately|use after free of seg0"; do
+              "cleanup_frees_victim_early|use after free of chain"; do
   name=${lesson%%|*}; rule=${lesson#*|}
   POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3

@@ -18,21 +18,25 @@
 //! just before the unlink (Go relies on its GC here). Only the producer frees
 //! segments, and only when no consumer can hold one:
 //!
-//! - every consumer brackets `pop_tail` with `stealers += 1; fence(SeqCst)`
-//!   … `stealers -= 1 (Release)`;
-//! - the producer loads `tail` (Acquire), issues `fence(SeqCst)` and, if it
-//!   then reads `stealers == 0` (Acquire), frees every segment older than the
-//!   `tail` it loaded.
+//! - every consumer brackets `pop_tail` with `stealers += 1 (Acquire)` …
+//!   `stealers -= 1 (Release)`;
+//! - the producer loads `tail` (Acquire) and, if it then reads
+//!   `stealers == 0` (Acquire), frees every segment older than the `tail`
+//!   it loaded.
 //!
-//! A consumer that could still hold such a segment loaded `tail` before the
-//! unlinking CAS, so its fence precedes the producer's in the `SeqCst` order,
-//! and the producer's read of `stealers` must see its increment. DESIGN.md
-//! gives the full argument.
+//! No fence: every write of `stealers` is a read-modify-write, so the
+//! counter is one release sequence. The producer's load sees the increment
+//! of the consumer whose CAS set the `tail` it loaded (that increment
+//! happened-before); a consumer whose increment comes later in the counter's
+//! order read that unlinker's decrement or a later value, so it synchronises
+//! with it and loads that `tail` or a newer one; a consumer whose increment
+//! comes earlier is counted until its decrement, which the producer then
+//! synchronises with. DESIGN.md §4 gives the full argument.
 //!
 //! # Inside a pool: kept until the chain goes
 //!
-//! That bracket costs every consumer two read-modify-writes and a `SeqCst`
-//! fence on a line the producer's `reclaim` reads. A pool does not need it:
+//! That bracket costs every consumer two read-modify-writes on a line the
+//! producer's `reclaim` reads. A pool does not need it:
 //! its consumers only touch a chain while pinned, and it frees a chain only
 //! after a grace period of those pins (DESIGN.md §6.2). So a
 //! `PooledChain` (`KEEP_UNLINKED = true`) has consumers that announce
@@ -49,8 +53,8 @@ use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
 use crate::sync::{
-    before_chain_allocation, fence, Arc, AtomicPtr, AtomicUsize, Ordering, UnsafeCell,
-    CHAIN_FIRST_SEGMENT, CHAIN_SEGMENT_LIMIT,
+    before_chain_allocation, invariant, Arc, AtomicPtr, AtomicUsize, Lifecycle, Ordering,
+    UnsafeCell, CHAIN_FIRST_SEGMENT, CHAIN_SEGMENT_LIMIT,
 };
 
 struct Segment<T> {
@@ -62,6 +66,9 @@ struct Segment<T> {
     /// is published; cleared by the consumer that unlinks that older
     /// segment; read by the producer in `pop_head`.
     prev: AtomicPtr<Segment<T>>,
+    /// Its allocation and free as loom sees them: touched by consumers,
+    /// retired by whoever frees it.
+    life: Lifecycle,
 }
 
 impl<T> Segment<T> {
@@ -71,6 +78,7 @@ impl<T> Segment<T> {
             ring: PoolDequeue::ring(capacity, 0),
             next: AtomicPtr::new(ptr::null_mut()),
             prev: AtomicPtr::new(prev),
+            life: Lifecycle::new(),
         }))
     }
 }
@@ -117,6 +125,10 @@ pub struct PoolChain<T, const KEEP_UNLINKED: bool = false> {
     /// consumers; read by the producer's `reclaim`. Unused when
     /// `KEEP_UNLINKED`.
     stealers: AtomicUsize,
+    /// The chain's allocation and free as loom sees them: touched by every
+    /// operation, retired by `Drop` (a pool frees a chain after a grace
+    /// period: every operation that touched it must happen-before).
+    life: Lifecycle,
 }
 
 /// A pool's chain: consumers announce nothing, and unlinked segments are
@@ -154,6 +166,7 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             oldest: UnsafeCell::new(ptr::null_mut()),
             tail: AtomicPtr::new(ptr::null_mut()),
             stealers: AtomicUsize::new(0),
+            life: Lifecycle::new(),
         }
     }
 
@@ -180,6 +193,7 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         let Some(value) = carried.take() else {
             return;
         };
+        self.life.touch();
         // SAFETY: producer-only cell; we are the producer (caller contract).
         let head = self.head.with(|head| unsafe { *head });
         if !head.is_null() {
@@ -234,6 +248,7 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
     ///
     /// Single producer (see [`push_head`](Self::push_head)).
     pub(crate) unsafe fn pop_head(&self) -> Option<T> {
+        self.life.touch();
         // SAFETY: producer-only cell; we are the producer.
         let head = self.head.with(|head| unsafe { *head });
         let mut segment = head;
@@ -271,15 +286,18 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
 
     /// Removes the oldest value. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
+        self.life.touch();
         if KEEP_UNLINKED {
             // No segment is freed before the chain itself, which outlives
             // `&self`: nothing to announce.
             return self.pop_oldest();
         }
-        // Announce ourselves before touching any segment. The SeqCst fence
-        // pairs with the one in `reclaim` (see the module docs).
-        self.stealers.fetch_add(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+        // Announce ourselves before touching any segment. Acquire: if this
+        // increment reads an unlinker's decrement (or anything after it in
+        // the counter's release sequence of read-modify-writes), its unlink
+        // happened-before our `tail` load, so we cannot load a segment
+        // `reclaim` may free (module docs: no fence is needed).
+        self.stealers.fetch_add(1, Ordering::Acquire);
         let value = self.pop_oldest();
         // Release pairs with the Acquire load in `reclaim`: our reads of any
         // segment happen-before the producer frees it.
@@ -300,6 +318,8 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             // ourselves, so `reclaim` cannot free it until we leave (or,
             // `KEEP_UNLINKED`, nothing frees it before the chain, which
             // outlives `&self`).
+            unsafe { (*segment).life.touch() };
+            // SAFETY: as above.
             #[cfg(not(victim_pool_mutant = "chain_next_after_pop"))]
             let next = unsafe { (*segment).next.load(Ordering::Acquire) };
             // SAFETY: as above.
@@ -346,13 +366,13 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         }
         // SAFETY: producer-only cell; we are the producer.
         let oldest = self.oldest.with(|oldest| unsafe { *oldest });
-        // Acquire pairs with the consumers' Release CAS: with the fence below
-        // it orders every consumer that could still hold an older segment.
+        // Acquire pairs with the unlinking consumer's Release CAS: its
+        // increment of `stealers` happened-before, so the load below reads
+        // it or a later value of the counter (module docs).
         let tail = self.tail.load(Ordering::Acquire);
         if oldest == tail {
             return;
         }
-        fence(Ordering::SeqCst);
         // Acquire pairs with the consumers' Release decrements: their reads
         // of the segments we free (and the `prev` clearing) happen-before.
         // MUTANT (verification/) `free_unlinked_immediately`: frees unlinked
@@ -363,6 +383,14 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         {
             return;
         }
+        // SAFETY: `tail` is linked, hence live (only this thread frees).
+        let tail_prev = unsafe { (*tail).prev.load(Ordering::Relaxed) };
+        invariant!(
+            tail_prev.is_null(),
+            "the producer frees the segments before `tail` while `tail` still links \
+             back to one (its unlinker's `prev = null` must happen-before the free, \
+             or `pop_head` walks into freed memory: DESIGN.md §4)"
+        );
         let mut segment = oldest;
         while segment != tail {
             // SAFETY:
@@ -372,6 +400,7 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             // - it was allocated by `Segment::allocate` and is freed once,
             //   since `oldest` moves past it below.
             let boxed = unsafe { Box::from_raw(segment) };
+            boxed.life.retire();
             segment = boxed.next.load(Ordering::Relaxed);
             drop(boxed);
         }
@@ -461,6 +490,7 @@ impl<T: Clone, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
 
 impl<T, const KEEP_UNLINKED: bool> Drop for PoolChain<T, KEEP_UNLINKED> {
     fn drop(&mut self) {
+        self.life.retire();
         // SAFETY: `&mut self`: no producer or consumer is left.
         let mut segment = self.oldest.with(|oldest| unsafe { *oldest });
         let mut segments = Vec::new();
@@ -470,6 +500,7 @@ impl<T, const KEEP_UNLINKED: bool> Drop for PoolChain<T, KEEP_UNLINKED> {
             //   chain; nobody else can reach it any more (`&mut self`);
             // - each is taken once: we follow `next` forward.
             let boxed = unsafe { Box::from_raw(segment) };
+            boxed.life.retire();
             segment = boxed.next.load(Ordering::Relaxed);
             segments.push(boxed);
         }

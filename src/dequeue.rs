@@ -28,7 +28,7 @@ use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
-use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
+use crate::sync::{invariant, Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
 /// Largest capacity a dequeue accepts (Go's `dequeueLimit`): a quarter of the
 /// 32-bit index space, so `head - tail` can never be confused across
@@ -222,6 +222,11 @@ impl<T> PoolDequeue<T> {
             }
         };
         let slot = self.slot(index);
+        invariant!(
+            slot.occupied.load(Ordering::Relaxed),
+            "the producer pops index {index}, whose slot is empty: its value was \
+             already taken (a slot is taken once per push, DESIGN.md §2)"
+        );
         let value = slot.value.with(|cell| {
             // SAFETY:
             // - our CAS moved `head` below `index`, so no consumer can win it;
@@ -265,6 +270,12 @@ impl<T> PoolDequeue<T> {
             }
         };
         let slot = self.slot(index);
+        invariant!(
+            slot.occupied.load(Ordering::Relaxed),
+            "a consumer won index {index}, whose slot does not show the push that filled \
+             it: the push was not published to it (Release/Acquire on `head_tail`), or \
+             the value was already taken (a slot is taken once per push, DESIGN.md §2)"
+        );
         // MUTANT (verification/): hands the slot back before reading it.
         #[cfg(victim_pool_mutant = "consumer_clears_typ_first")]
         slot.occupied.store(false, Ordering::Release);
@@ -358,7 +369,7 @@ impl<T: Clone> PoolDequeue<T> {
 impl<T> Drop for PoolDequeue<T> {
     fn drop(&mut self) {
         // Under the checkers: from here on another thread's access to the
-        // ring is a use after free (src/sync.rs, `trace`).
+        // ring is a use after free (src/sync/trace.rs).
         #[cfg(any(loom, shuttle))]
         {
             self.head_tail.dying();

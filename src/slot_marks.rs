@@ -20,11 +20,20 @@ pub(crate) const BUCKETS: usize = usize::BITS as usize;
 
 const WORD_BITS: usize = u64::BITS as usize;
 
-/// Slots whose bits live in the index's own word (buckets 0 to 5).
+/// Slots whose bits live in the index's own word (buckets 0 to 5). Under
+/// loom only slot 0 (bucket 0), so that a model of a few threads reaches
+/// the bucket bitmaps and their publication (as `CHAIN_FIRST_SEGMENT` is
+/// shrunk there).
+#[cfg(not(loom))]
 const LOW_SLOTS: usize = 63;
+#[cfg(loom)]
+const LOW_SLOTS: usize = 1;
 
 /// Buckets whose slots all fall below [`LOW_SLOTS`].
+#[cfg(not(loom))]
 const LOW_BUCKETS: usize = 6;
+#[cfg(loom)]
+const LOW_BUCKETS: usize = 1;
 
 /// The bits of `lo..hi` within a word of slots `0..64` (`lo <= hi <= 64`).
 fn range_mask(lo: usize, hi: usize) -> u64 {
@@ -104,7 +113,10 @@ impl SlotMarks {
     /// Allocates `bucket`'s bitmaps if nobody has yet. Called before the
     /// bucket's slots are published, so every user of a slot finds them.
     pub(crate) fn ensure(&self, bucket: usize) {
-        if bucket < LOW_BUCKETS || !self.buckets[bucket].load(Ordering::Acquire).is_null() {
+        // Relaxed: only tested for null, never dereferenced (`bucket()`
+        // reloads it with Acquire); a later user finds the marks by
+        // coherence, as this load happens-before the bucket's publication.
+        if bucket < LOW_BUCKETS || !self.buckets[bucket].load(Ordering::Relaxed).is_null() {
             return;
         }
         let words = (1usize << bucket).div_ceil(WORD_BITS);
@@ -113,9 +125,10 @@ impl SlotMarks {
             shared: zeroed(),
             victim: zeroed(),
         }));
-        // Release pairs with the Acquire loads in `bucket`.
+        // Release pairs with the Acquire loads in `bucket`. Failure Relaxed:
+        // the installed pointer is not used here (`bucket()` reloads it).
         if self.buckets[bucket]
-            .compare_exchange(ptr::null_mut(), fresh, Ordering::Release, Ordering::Acquire)
+            .compare_exchange(ptr::null_mut(), fresh, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
             // SAFETY: `fresh` lost the race and was never published.
@@ -143,10 +156,14 @@ impl SlotMarks {
     #[inline]
     pub(crate) fn set(&self, mark: Mark, id: usize) {
         if let Some((word, bit)) = self.word_and_bit(mark, id) {
-            // Only a transition pays for an RMW. Release pairs with the
-            // Acquire loads of scans: the items pushed before are visible.
+            // Only a transition pays for an RMW. Relaxed: the mark is a
+            // hint. A scan that sees it reaches the chain through an Acquire
+            // load of the chain pointer and pops through the ring's own
+            // Release/Acquire, so seeing the bit before the item is a Get
+            // that ran just before the Put; nothing is read on the strength
+            // of the bit (DESIGN.md §5, "The slot index").
             if word.load(Ordering::Relaxed) & bit == 0 {
-                word.fetch_or(bit, Ordering::Release);
+                word.fetch_or(bit, Ordering::Relaxed);
             }
         }
     }
@@ -168,8 +185,9 @@ impl SlotMarks {
     #[inline]
     pub(crate) fn marked_from(&self, mark: Mark, first: usize, count: usize) -> MarkedSlots<'_> {
         let word = self.low(mark);
-        // Acquire pairs with the Release `fetch_or` in `set`.
-        let low = word.load(Ordering::Acquire);
+        // Relaxed: a hint (see `set`); what the scan dereferences it
+        // reaches through Acquire loads of the bucket and chain pointers.
+        let low = word.load(Ordering::Relaxed);
         if low == 0 && count <= LOW_SLOTS {
             // Nothing marked in a pool of fewer than 64 slots (the common
             // miss): no division, nothing to walk.
@@ -207,8 +225,8 @@ impl SlotMarks {
                 continue;
             };
             let word_index = index / WORD_BITS;
-            // Acquire pairs with the Release `fetch_or` in `set`.
-            let bits = marks.words(mark)[word_index].load(Ordering::Acquire) >> (index % WORD_BITS);
+            // Relaxed: a hint, as in `marked_from`.
+            let bits = marks.words(mark)[word_index].load(Ordering::Relaxed) >> (index % WORD_BITS);
             if bits == 0 {
                 // Nothing more in this word: go to the next word (or
                 // bucket, whichever starts first).

@@ -218,31 +218,46 @@ impl<T> PoolShared<T> {
             let gate = local.gate.load(Ordering::Relaxed);
             local.gate.store(gate | CLAIMED, Ordering::Relaxed);
         }
+        // Moves every claimed slot's chains down a generation (primary to
+        // victim); returns the old victims.
+        let swap_chains = || {
+            let mut unlinked = Vec::new();
+            for (id, local) in claimed.iter().enumerate() {
+                let Some(local) = local else {
+                    continue;
+                };
+                // Unmark before the swap: an owner that then installs a fresh
+                // chain (after the swap) marks it again after this clear.
+                self.marks.clear(Mark::Shared, id);
+                // AcqRel: Acquire pairs with the owner's Release install; Release
+                // pairs with the Acquire loads of Gets reaching the victim.
+                let primary = local.shared.swap(core::ptr::null_mut(), Ordering::AcqRel);
+                // Release pairs with the Acquire loads of Gets reaching the
+                // victim. No Acquire: only cleanups write `victim`, and they
+                // are serialised by `cleanup_state`'s mutex.
+                let old_victim = local.victim.swap(primary, Ordering::Release);
+                // For the owner's invariant check: this cleanup's count (the
+                // claim bit is ours), published by the `gate` store below.
+                let count =
+                    (local.gate.load(Ordering::Relaxed) & !CLAIMED).wrapping_add(ONE_CLEANUP);
+                local.swapped_by.store(count, Ordering::Relaxed);
+                if primary.is_null() {
+                    self.marks.clear(Mark::Victim, id);
+                } else {
+                    self.marks.set(Mark::Victim, id);
+                }
+                if !old_victim.is_null() {
+                    unlinked.push(RetiredChain(old_victim));
+                }
+            }
+            unlinked
+        };
         // Odd: a Get scanning the victim now proves nothing about either
-        // generation. Relaxed: a Get that sees one of the swaps below sees
-        // this through the swap's Release.
+        // generation. Relaxed: a Get that sees one of the swaps sees this
+        // through the swap's Release.
         self.victim_epoch.fetch_add(1, Ordering::Relaxed);
-        let mut unlinked = Vec::new();
-        for (id, local) in claimed.iter().enumerate() {
-            let Some(local) = local else {
-                continue;
-            };
-            // Unmark before the swap: an owner that then installs a fresh
-            // chain (after the swap) marks it again after this clear.
-            self.marks.clear(Mark::Shared, id);
-            // AcqRel: Acquire pairs with the owner's Release install; Release
-            // pairs with the Acquire loads of Gets reaching the victim.
-            let primary = local.shared.swap(core::ptr::null_mut(), Ordering::AcqRel);
-            let old_victim = local.victim.swap(primary, Ordering::AcqRel);
-            if primary.is_null() {
-                self.marks.clear(Mark::Victim, id);
-            } else {
-                self.marks.set(Mark::Victim, id);
-            }
-            if !old_victim.is_null() {
-                unlinked.push(RetiredChain(old_victim));
-            }
-        }
+        #[cfg(not(victim_pool_mutant = "count_before_swap"))]
+        let unlinked = swap_chains();
         // Pairs with every owner's light fence: an owner we see idle below
         // will see our claim and our swaps in its next operation. A slot
         // whose bucket we do not see after this fence belongs to a thread
@@ -316,6 +331,21 @@ impl<T> PoolShared<T> {
                 pin
             })
             .collect();
+        // MUTANT (verification/) `count_before_swap`: publishes the count
+        // (and catches idle owners up) before the chain swap; a second fence
+        // and pin reads keep the old victims' grace period sound, so only
+        // the owners' invariant check (`swapped_by`) can tell.
+        #[cfg(victim_pool_mutant = "count_before_swap")]
+        let (unlinked, pins) = {
+            let _ = pins;
+            let unlinked = swap_chains();
+            let _ = heavy_fence();
+            let pins: Vec<usize> = all
+                .iter()
+                .map(|local| local.map_or(0, |local| local.pin.load(Ordering::Acquire)))
+                .collect();
+            (unlinked, pins)
+        };
         // Even again, a new generation: Release pairs with the Acquire
         // loads in Get's victim step.
         self.victim_epoch.fetch_add(1, Ordering::Release);

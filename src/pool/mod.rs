@@ -80,7 +80,9 @@ fn snapshot_slot<T: Clone>(slot: usize, local: &Local<T>) -> SlotSnapshot<T> {
             (owned.private.clone(), owned.victim_private.clone())
         });
         let [shared, victim] = [&local.shared, &local.victim].map(|chain| {
-            let chain = chain.load(Ordering::Acquire);
+            // Relaxed: every write of the pointer happened-before, through
+            // `&mut Pool` or `cleanup_state`'s mutex (see above).
+            let chain = chain.load(Ordering::Relaxed);
             if chain.is_null() {
                 Vec::new()
             } else {

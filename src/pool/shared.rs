@@ -52,8 +52,9 @@ pub(super) struct PoolShared<T> {
     /// slots. Installed once by CAS (Release; loads are Acquire), freed only
     /// with the pool.
     buckets: [AtomicPtr<CachePadded<Local<T>>>; BUCKETS],
-    /// One past the highest allocated slot. Raised (Release, `fetch_max`)
-    /// before a bucket is installed; read (Acquire) by scans.
+    /// One past the highest allocated slot. Raised (`fetch_max`) before a
+    /// bucket is installed, which publishes it; read by scans (both Relaxed:
+    /// slots are reached through the bucket pointers).
     pub(super) slot_count: AtomicUsize,
     /// Which slots' chains may hold items (DESIGN.md §5, "The slot index").
     pub(super) marks: SlotMarks,
@@ -148,7 +149,9 @@ impl<T> PoolShared<T> {
         // SAFETY:
         // - a non-null bucket is a live allocation of `2^bucket` slots
         //   (freed only with the pool), and `index < 2^bucket`.
-        Some(unsafe { &*slots.add(index) })
+        let local = unsafe { &*slots.add(index) };
+        local.life.touch();
+        Some(local)
     }
 
     /// Slot `id`, allocating its bucket on first use.
@@ -169,8 +172,11 @@ impl<T> PoolShared<T> {
         // uses one of its slots (whether it installs the bucket or finds it
         // installed) then happens-after the raise, so scans and cleanup
         // cover every slot in use.
+        // Relaxed: the bucket CAS (Release) below publishes the raise with
+        // the bucket; a scan dereferences a slot only through the bucket
+        // pointer (Acquire), so the count itself publishes nothing.
         self.slot_count
-            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Release);
+            .fetch_max((1 << (bucket + 1)) - 1, Ordering::Relaxed);
         let fresh: Box<[CachePadded<Local<T>>]> = (0..1usize << bucket)
             .map(|_| CachePadded::new(Local::new()))
             .collect();
@@ -190,7 +196,9 @@ impl<T> PoolShared<T> {
             }
         };
         // SAFETY: as in `existing_local`.
-        unsafe { &*slots.add(index) }
+        let local = unsafe { &*slots.add(index) };
+        local.life.touch();
+        local
     }
 
     pub(super) fn stats(&self) -> crate::stats::PoolStats {
@@ -223,16 +231,18 @@ impl<T> PoolShared<T> {
     /// Every slot below `slot_count`, indexed by id (`None` where its
     /// bucket is not allocated).
     pub(super) fn locals(&self) -> Vec<Option<&Local<T>>> {
-        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
-        let count = self.slot_count.load(Ordering::Acquire);
+        // Relaxed: the count only bounds the ids; each slot is reached
+        // through `existing_local`'s Acquire load. A use of a slot that
+        // happened-before us happened-after its raise, so we read it.
+        let count = self.slot_count.load(Ordering::Relaxed);
         (0..count).map(|id| self.existing_local(id)).collect()
     }
 
     /// The slots whose `mark` chain may hold items, in Go's order: `first`,
     /// `first + 1`, … wrapping.
     fn marked_slots(&self, mark: Mark, first: usize) -> impl Iterator<Item = (usize, &Local<T>)> {
-        // Acquire pairs with the Release `fetch_max` in `allocate_bucket`.
-        let count = self.slot_count.load(Ordering::Acquire);
+        // Relaxed: bounds the scan only, as in `locals`.
+        let count = self.slot_count.load(Ordering::Relaxed);
         self.marks
             .marked_from(mark, first, count)
             .filter_map(move |id| Some((id, self.existing_local(id)?)))
@@ -265,9 +275,10 @@ impl<T> PoolShared<T> {
         #[cfg(feature = "fault-injection")]
         crate::fault_injection::stall_point();
         // 2. Own shared, at the head (most recently put).
-        // Acquire: we installed it ourselves, but a previous owner of this
-        // slot may have (its last access happened-before via the id lease).
-        let shared = pin.local.shared.load(Ordering::Acquire);
+        // Relaxed: written only by us, by a previous owner of this slot (its
+        // last access happened-before via the id lease) or by cleanup's swap
+        // to null (a stale pointer is a chain our pin keeps alive).
+        let shared = pin.local.shared.load(Ordering::Relaxed);
         if !shared.is_null() {
             // SAFETY:
             // - the chain stays allocated while we are pinned (retired
@@ -330,9 +341,13 @@ impl<T> PoolShared<T> {
             Some(value) => (Some(value), Event::VictimHit),
             None => {
                 // Only a scan of one whole generation proves it empty: no
-                // cleanup began (odd epoch) or ended meanwhile. Acquire keeps
-                // this load after the scan's loads.
-                if epoch % 2 == 0 && self.victim_epoch.load(Ordering::Acquire) == epoch {
+                // cleanup began (odd epoch) or ended meanwhile. Relaxed: if
+                // the scan read any chain a running cleanup swapped in, its
+                // Acquire load of that pointer already orders this load after
+                // the cleanup's odd increment; and a mark written from a
+                // stale read names an older epoch, which only Gets that read
+                // that same epoch (overlapping the cleanup) consult.
+                if epoch % 2 == 0 && self.victim_epoch.load(Ordering::Relaxed) == epoch {
                     self.victim_exhausted
                         .store(exhausted_mark, Ordering::Relaxed);
                 }
@@ -429,11 +444,12 @@ impl<T> PoolShared<T> {
             // which loom models soundly (tokio-rs/loom#254: a plain store
             // racing an RMW). Release pairs with the Acquire loads of
             // thieves and cleanup's swap.
+            // Failure Relaxed: it cannot fail (see above).
             shared = match local.shared.compare_exchange(
                 ptr::null_mut(),
                 fresh,
                 Ordering::Release,
-                Ordering::Acquire,
+                Ordering::Relaxed,
             ) {
                 Ok(_) => fresh,
                 Err(installed) => {

@@ -15,7 +15,9 @@ use core::ptr;
 
 use crate::chain::PooledChain;
 use crate::stats::SlotStats;
-use crate::sync::{light_fence, AtomicPtr, AtomicU64, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{
+    invariant, light_fence, AtomicPtr, AtomicU64, AtomicUsize, Lifecycle, Ordering, UnsafeCell,
+};
 
 /// Set in `Local::pin` while the owner is inside an operation.
 pub(super) const ACTIVE: usize = 1;
@@ -102,12 +104,21 @@ pub(super) struct Local<T> {
     /// with the Acquire loads of thieves and cleanup's swap) and is its
     /// single producer; cleanup swaps it out; thieves load it (Acquire).
     pub(super) shared: AtomicPtr<PooledChain<T>>,
-    /// Victim-generation chain. Written only by cleanup (AcqRel swap);
+    /// Victim-generation chain. Written only by cleanup (Release swap);
     /// loaded by every Get that reaches the victim (Acquire). Only popped at
     /// the tail.
     pub(super) victim: AtomicPtr<PooledChain<T>>,
+    /// The count (as in `gate`) of the last cleanup that swapped this
+    /// slot's chains. Written only by cleanup, right after the swap
+    /// (Relaxed: published by the `gate` store); read by the owner's
+    /// invariant check when it catches up (an owner that sees cleanup n's
+    /// count sees cleanup n's swap).
+    pub(super) swapped_by: AtomicU64,
     /// This slot's operation counters; written only by the owner.
     pub(super) stats: SlotStats,
+    /// The slot's allocation as loom sees it (with its bucket): touched by
+    /// every thread that reaches it through the bucket pointer.
+    pub(super) life: Lifecycle,
 }
 
 impl<T> Local<T> {
@@ -118,7 +129,9 @@ impl<T> Local<T> {
             owned: UnsafeCell::new(Owned::new()),
             shared: AtomicPtr::new(ptr::null_mut()),
             victim: AtomicPtr::new(ptr::null_mut()),
+            swapped_by: AtomicU64::new(0),
             stats: SlotStats::new(),
+            life: Lifecycle::new(),
         }
     }
 
@@ -201,6 +214,11 @@ impl<T> Local<T> {
                 // not nested).
                 let owned = unsafe { &mut *owned };
                 if owned.behind(gate) {
+                    invariant!(
+                        self.swapped_by.load(Ordering::Relaxed) >= gate,
+                        "an owner that sees cleanup count {gate} must see that cleanup's \
+                         chain swap (DESIGN.md §6.1: the count is published after the swap)"
+                    );
                     owned.catch_up(gate, released);
                 }
             });

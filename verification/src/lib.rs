@@ -19,7 +19,7 @@
 //! - `quarantine` (loom and shuttle builds only): the global allocator of
 //!   the model-checking binaries, which delays every small free so that a
 //!   freed segment or chain keeps its contents for a while and the core's
-//!   use-after-free check (src/sync.rs, `trace`) reads the seal its `Drop`
+//!   use-after-free check (src/sync/trace.rs) reads the seal its `Drop`
 //!   left instead of a reused block.
 //!
 //! The checkers are plain sequential code: they run after the threads of a

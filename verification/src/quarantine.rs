@@ -4,7 +4,7 @@
 //! out again) for a while.
 //!
 //! The core's traced objects carry a seal that their `Drop` breaks, and
-//! every access checks it (src/sync.rs, `trace`). Right after a real free,
+//! every access checks it (src/sync/trace.rs). Right after a real free,
 //! the allocator may already have written its own links into the block or
 //! handed it to a new object, and the check then reads someone else's
 //! bytes; behind the queue it reads the broken seal, names the object, and

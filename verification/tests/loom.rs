@@ -212,7 +212,7 @@ fn chain_refill_then_grow() {
 /// while another consumer may still be inside it and the producer, finding
 /// the chain empty, reclaims. Loom checks the atomics and the slot cells of
 /// the protocol; a segment freed too early is caught by the facade's
-/// use-after-free check (src/sync.rs, `trace`: a freed segment's objects
+/// use-after-free check (src/sync/trace.rs: a freed segment's objects
 /// carry a broken seal) when the consumer touches it again, and Miri checks
 /// the same under real memory (tests/stress.rs,
 /// `chain_reclaim_under_contention`).
@@ -390,6 +390,38 @@ fn private_vs_cleanup() {
 #[test]
 fn pool_private_vs_cleanup() {
     model("pool_private_vs_cleanup", private_vs_cleanup);
+}
+
+/// An owner inside a Get or Put while a cleanup runs is left alone (no
+/// rotation of its private fields) and catches up itself at its next entry,
+/// when it reads the cleanup's count in `gate`. It must then see that
+/// cleanup's chain swap too (the owner's invariant check on `swapped_by`):
+/// the mutant `count_before_swap` publishes the count first. The yield lets
+/// the owner start its first operation without spending a preemption, so
+/// the bound is left for stopping it inside that operation and the cleanup
+/// between its `gate` store and its swap.
+#[test]
+fn pool_owner_catches_up_after_the_swap() {
+    model("pool_owner_catches_up_after_the_swap", || {
+        let ledger = Ledger::new();
+        let pool = Arc::new(Pool::<Tracked>::builder().build());
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let owner = {
+            let (pool, ledger, got) = (pool.clone(), ledger.clone(), got.clone());
+            thread::spawn(move || {
+                pool.put(ledger.item(0));
+                if let Some(item) = pool.try_get() {
+                    got.lock().unwrap().push(item.id());
+                }
+                victim_pool::release_thread_slot();
+            })
+        };
+        thread::yield_now();
+        pool.cleanup();
+        owner.join().unwrap();
+        let got = got.lock().unwrap().clone();
+        finish_pool(pool, &ledger, got, 1);
+    });
 }
 
 /// The same race with every heavy fence refused by the kernel (fault

@@ -1,7 +1,8 @@
-//! Quick-tier freshness check of `poolcheck orderings`: every ordering site of the core
-//! (and each of its one-step weakenings) has a row in the committed table
-//! `verification/orderings.md`, with the ordering the source has now, and
-//! the table has no row for a site that is gone. Only parses `src/`: a
+//! Quick-tier freshness check: every ordering site of the core (and each
+//! of its one-step weakenings) has a row in the committed table
+//! `verification/orderings.md`, with the ordering the source has now, the
+//! table has no row for a site that is gone, and no weakening survives as
+//! `invisible` (needed, yet unseen by every checker). Only parses `src/`: a
 //! fraction of a second. On failure, regenerate the rows with
 //! `poolcheck orderings --site ID` (see verification/README.md).
 
@@ -81,4 +82,21 @@ impl<T> Foo<T> {
             ("foo:Foo::op:light_fence#0", "SeqCst", vec!["removed"]),
         ]
     );
+}
+
+#[test]
+fn an_invisible_survivor_fails_the_check() {
+    let src =
+        "impl Foo {\n    fn op(&self) {\n        self.a.store(1, Ordering::Release);\n    }\n}\n";
+    let sites = sites::sites_of("src/foo.rs", src).expect("parse");
+    let row = |result: &str| {
+        format!(
+            "| `foo:Foo::op:a.store#0` | foo.rs:3 | Release | Relaxed | {result} | 1.0 s | x |\n"
+        )
+    };
+    assert!(sites::check_table(&sites, &row("killed by `loom::t`")).is_empty());
+    assert!(sites::check_table(&sites, &row("**survived** — correct")).is_empty());
+    let problems = sites::check_table(&sites, &row("**survived** — invisible"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("unseen"), "{problems:?}");
 }

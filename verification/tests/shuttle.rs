@@ -449,7 +449,7 @@ fn pool_adversarial_items() {
 /// victim chain while a second cleanup retires exactly that chain. A chain
 /// freed while the thief may still be inside it (the mutant
 /// `cleanup_frees_victim_early`) is caught by the facade's use-after-free
-/// check (src/sync.rs, `trace`) the moment the thief touches it again.
+/// check (src/sync/trace.rs) the moment the thief touches it again.
 #[test]
 fn victim_chain_grace_period() {
     explore("victim_chain_grace_period", || {

@@ -2,7 +2,7 @@
 //!
 //! With a mutant of `verification/mutants.txt` whose checker is loom or
 //! shuttle, builds that mutant, runs the checker's test with the facade's
-//! recorder on (`VICTIM_POOL_TRACE`, see `trace` in `src/sync.rs`), reads
+//! recorder on (`VICTIM_POOL_TRACE`, see `src/sync/trace.rs`), reads
 //! the trace of the failing execution and draws it (`crate::trace`). See
 //! verification/TOUR.md.
 

@@ -67,6 +67,8 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "the owner must read the gate with Acquire, so cleanup's rotation of its private fields happens-before the owner's next access" },
     Lesson { mutant: "gate_store_relaxed", here: "cleanup ends its claim with a Relaxed store: its writes to the private fields are not ordered before the owner's next access", kind: Kind::WeakMemory, section: "6.1 Private slots: a Dekker handshake with asymmetric fences",
         invariant: "cleanup must end its claim with a Release store, so its writes to the private fields happen-before the owner's next access" },
+    Lesson { mutant: "count_before_swap", here: "the owner catches up with this cleanup's count, yet its chain is not swapped yet", kind: Kind::Interleaving, section: "6.1 Private slots: a Dekker handshake with asymmetric fences",
+        invariant: "cleanup publishes its count only after the slot's chain swap, so an owner that catches up with cleanup n sees cleanup n's swap; published first, the owner rotates its private fields on the other side of the cleanup from its chain" },
     Lesson { mutant: "fence_failure_ignored", here: "the heavy fence was refused, yet cleanup touches the private fields of an owner it cannot see", kind: Kind::Interleaving, section: "6.4 When the kernel refuses the heavy fence",
         invariant: "after a refused heavy fence cleanup must not touch private fields: without the fence an owner inside an operation is invisible to it" },
     Lesson { mutant: "get_skips_victim", here: "Get misses (and calls New) while the victim generation still holds an item", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",

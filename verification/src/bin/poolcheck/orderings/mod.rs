@@ -120,7 +120,9 @@ fn save_results(path: &Path, r: &Results) -> Result<(), String> {
 #[derive(Clone, Debug, Default)]
 pub struct Note {
     /// `test` (a new check kills it), `correct` (the weaker ordering is
-    /// enough), `invisible` (no checker here can see it).
+    /// enough), `closest` (needed; no checker here can see this weakening,
+    /// and the text names the model that shows the same failure through the
+    /// other half of its pair), `invisible` (no checker here can see it).
     pub answer: String,
     /// The argument, or the test.
     pub text: String,
@@ -139,9 +141,12 @@ pub fn parse_notes(text: &str) -> Result<BTreeMap<(String, String), Note>, Strin
                 answer: take("answer")?,
                 text: take("text")?,
             };
-            if !matches!(note.answer.as_str(), "test" | "correct" | "invisible") {
+            if !matches!(
+                note.answer.as_str(),
+                "test" | "correct" | "closest" | "invisible"
+            ) {
                 return Err(format!(
-                    "{key:?}: answer must be test, correct or invisible"
+                    "{key:?}: answer must be test, correct, closest or invisible"
                 ));
             }
             out.insert(key, note);
@@ -221,6 +226,18 @@ fn evidence(log: &Path) -> Option<String> {
                     } else {
                         format!("{s} {}", next.trim())
                     };
+                }
+            }
+            // A causality violation names no object: the first frame of the
+            // core outside the facade says which access found it.
+            if key == "Causality" {
+                let frame = lines[i..].iter().find_map(|l| {
+                    let f = l.trim().split_once(": ")?.1;
+                    (f.starts_with("victim_pool::") && !f.starts_with("victim_pool::sync::"))
+                        .then_some(f)
+                });
+                if let Some(frame) = frame {
+                    s = format!("{s} (in {frame})");
                 }
             }
             s.truncate(220);
@@ -781,8 +798,12 @@ CARGO_TARGET_DIR=target/orderings/loom cargo test --manifest-path target/orderin
 (`--test loom_orderings` for the tests of that file; the full command of each\n\
 kill is in `verification/orderings-results.json`). Answers to survivors:\n\
 **test** — a new check kills it; **correct** — the weaker ordering is\n\
-enough (the lead decides whether to weaken the code); **invisible** — no\n\
-checker here can see it, and what would.\n",
+enough (then the code should use it, or a test should show the argument\n\
+wrong); **closest** — needed, no checker here can see this weakening (the\n\
+text says why), and the named model shows the same failure through the\n\
+other half of the pair; **invisible** — needed, yet no checker here sees\n\
+it and no model shows its failure: `poolcheck orderings --check` (both CI\n\
+tiers) fails on such a row.\n",
         r.loom_bound
     );
     let _ = writeln!(

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::path::Path;
 
-/// The files whose orderings `poolcheck orderings` covers (relative to the workspace root).
+/// The files whose orderings the sweep covers (relative to the workspace root).
 pub const CORE_FILES: &[&str] = &[
     "src/dequeue.rs",
     "src/chain.rs",
@@ -799,7 +799,9 @@ pub fn table_rows(md: &str) -> Vec<(String, String, String, String)> {
 
 /// The freshness check: the problems between the sites of `src/` and the
 /// committed table (empty when the table is up to date). A site without
-/// weakenings has one row with weakening `—`.
+/// weakenings has one row with weakening `—`. A weakening that survives
+/// with no answer, or as `invisible` (needed, yet no checker sees it), is
+/// a problem too.
 pub fn check_table(sites: &[Site], md: &str) -> Vec<String> {
     let rows = table_rows(md);
     let mut problems = Vec::new();
@@ -823,6 +825,13 @@ pub fn check_table(sites: &[Site], md: &str) -> Vec<String> {
                 Some(r) if r.3.contains("survived") && r.3.contains("no answer") => problems.push(
                     format!("site {} weakened to {v} survived without an answer", s.id),
                 ),
+                Some(r) if r.3.contains("survived") && r.3.contains("invisible") => {
+                    problems.push(format!(
+                        "site {} weakened to {v} survives unseen (answer `invisible`): \
+                         build a check that kills it, or argue it `correct`",
+                        s.id
+                    ))
+                }
                 Some(_) => {}
             }
         }
