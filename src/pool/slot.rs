@@ -2,12 +2,14 @@
 //! owner/cleanup handshake (DESIGN.md §6.1).
 //!
 //! **The operation rule.** An operation of a slot's owner runs between
-//! [`Local::enter`] and the drop of the [`Pinned`] it returns, and no user
-//! code (New, the reset hook, `T::drop`, `Clone`, `Debug`, a guard's drop)
-//! runs in between. The structure enforces it: every `T` that an operation
-//! must drop goes into the pin's [`Leftovers`], which `Pinned`'s destructor
-//! drops only *after* it has ended the operation — also when the operation
-//! unwinds. Debug builds check the rule at every entry to the pool's API
+//! [`Local::enter`] and [`Local::exit`] (on a fast hit, called directly;
+//! otherwise by the drop of the [`Pinned`] that [`Local::resume`] makes),
+//! and no user code (New, the reset hook, `T::drop`, `Clone`, `Debug`, a
+//! guard's drop) runs in between. The structure enforces it: a fast hit
+//! drops nothing, and every `T` that any other operation must drop goes
+//! into the pin's [`Leftovers`], which `Pinned`'s destructor drops only
+//! *after* it has ended the operation — also when the operation unwinds.
+//! Debug builds check the rule at every entry to the pool's API
 //! (`assert_outside_operation`).
 
 use core::mem::MaybeUninit;
@@ -142,9 +144,29 @@ impl<T> Local<T> {
     /// the leftovers live in this frame, declared before the pin.
     #[inline(always)]
     pub(super) fn operate<R>(&self, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
+        self.resume(self.enter(), op)
+    }
+
+    /// Goes on with an operation that [`enter`](Self::enter) started (a
+    /// fast path that missed): as [`operate`](Self::operate) from the
+    /// entry on, catching `owned` up with the cleanups it missed first.
+    #[inline(always)]
+    pub(super) fn resume<R>(&self, entry: Entry, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
         let mut leftovers = Leftovers::new();
         let result = {
-            let mut pin = self.enter(&mut leftovers);
+            let mut pin = Pinned {
+                local: self,
+                idle: entry.idle,
+                may_own: entry.may_own(),
+                leftovers: &mut leftovers,
+            };
+            if pin.may_own {
+                pin.owned_by(|owned, released| {
+                    if owned.behind(entry.gate) {
+                        owned.catch_up(entry.gate, released);
+                    }
+                });
+            }
             op(&mut pin)
             // `pin` drops here: the exit store.
         };
@@ -159,11 +181,13 @@ impl<T> Local<T> {
         result
     }
 
-    /// Starts an operation by this slot's owner, and catches its private
-    /// fields up with the cleanups it missed. No read-modify-write and,
-    /// with membarrier, no hardware fence.
+    /// Starts an operation by this slot's owner: the handshake's owner half
+    /// up to the gate load. No read-modify-write and, with membarrier, no
+    /// hardware fence. The caller must end it with [`exit`](Self::exit)
+    /// (directly, on a fast hit that cannot unwind) or hand it to
+    /// [`resume`](Self::resume), and run no user code in between.
     #[inline(always)]
-    fn enter<'a>(&'a self, leftovers: &'a mut Leftovers<T>) -> Pinned<'a, T> {
+    pub(super) fn enter(&self) -> Entry {
         // MUTANT (verification/) `gate_load_relaxed`: the owner reads the
         // claim and count without Acquire.
         #[cfg(not(victim_pool_mutant = "gate_load_relaxed"))]
@@ -187,25 +211,76 @@ impl<T> Local<T> {
         // Acquire pairs with the Release store that ends a cleanup's claim:
         // what it did to `owned` and to our chains happened-before.
         let gate = self.gate.load(GATE_LOAD);
-        let may_own = gate & CLAIMED == 0;
-        let pin = Pinned {
-            local: self,
-            idle,
-            may_own,
-            leftovers,
-        };
-        if may_own {
-            let released = &mut *pin.leftovers;
-            self.owned.with_mut(|owned| {
-                // SAFETY: as in `Pinned::with_owned` (`may_own`, sole owner,
-                // not nested).
-                let owned = unsafe { &mut *owned };
-                if owned.behind(gate) {
-                    owned.catch_up(gate, released);
-                }
-            });
+        Entry { idle, gate }
+    }
+
+    /// Runs `f` on `owned` if this operation may touch it and it has caught
+    /// up with every cleanup (the fast path's only access): the claim is
+    /// tested before `owned` is touched, then the count compared. `None`
+    /// otherwise; the caller then [`resume`](Self::resume)s.
+    #[inline(always)]
+    pub(super) fn owned_if_current<R>(
+        &self,
+        entry: Entry,
+        f: impl FnOnce(&mut Owned<T>) -> R,
+    ) -> Option<R> {
+        if !entry.may_own() {
+            return None;
         }
-        pin
+        self.owned.with_mut(|owned| {
+            // SAFETY: as in `Pinned::owned_by` (`may_own`, sole owner, not
+            // nested: the fast path holds no other reference to `owned`).
+            let owned = unsafe { &mut *owned };
+            (!owned.behind(entry.gate)).then(|| f(owned))
+        })
+    }
+
+    /// Stores `value` into the private field, which
+    /// [`owned_if_current`](Self::owned_if_current) just found free in this
+    /// operation (`entry`). One move, nothing that can unwind.
+    #[inline(always)]
+    pub(super) fn put_private(&self, entry: Entry, value: T) {
+        debug_assert!(entry.may_own());
+        self.owned.with_mut(|owned| {
+            // SAFETY: as in `owned_if_current`, which the caller just ran
+            // for this operation and which found `owned` ours.
+            let owned = unsafe { &mut *owned };
+            debug_assert!(owned.private.is_none());
+            owned.private = Some(value);
+        });
+    }
+
+    /// Ends the operation `entry` started.
+    #[inline(always)]
+    pub(super) fn exit(&self, entry: Entry) {
+        self.exit_from(entry.idle);
+    }
+
+    /// Ends the operation that found the pin at `idle`.
+    #[inline(always)]
+    fn exit_from(&self, idle: usize) {
+        // Release pairs with cleanup's Acquire load of `pin`: everything
+        // this operation did to `owned` and to chains happened-before
+        // cleanup touches or frees them.
+        self.pin.store(idle.wrapping_add(2), Ordering::Release);
+        #[cfg(debug_assertions)]
+        operation_flag::set(false);
+    }
+}
+
+/// What [`Local::enter`] saw: the pin before the operation and the gate
+/// after the light fence.
+#[derive(Clone, Copy)]
+pub(super) struct Entry {
+    idle: usize,
+    gate: u64,
+}
+
+impl Entry {
+    /// True when the owner may touch `owned` in this operation.
+    #[inline(always)]
+    fn may_own(self) -> bool {
+        self.gate & CLAIMED == 0
     }
 }
 
@@ -411,14 +486,7 @@ impl<T> Pinned<'_, T> {
 impl<T> Drop for Pinned<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release pairs with cleanup's Acquire load of `pin`: everything
-        // this operation did to `owned` and to chains happened-before
-        // cleanup touches or frees them.
-        self.local
-            .pin
-            .store(self.idle.wrapping_add(2), Ordering::Release);
-        #[cfg(debug_assertions)]
-        operation_flag::set(false);
+        self.local.exit_from(self.idle);
     }
 }
 

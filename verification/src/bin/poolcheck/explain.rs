@@ -83,6 +83,12 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "one panicking T::drop must neither stop the Sweeper nor skip the other pools" },
     Lesson { mutant: "snapshot_clones_under_lock", kind: Kind::Api, section: "6.6 Panics, `cleanup_all` and snapshots",
         invariant: "no user code (T::clone) runs under the cleanup lock" },
+    Lesson { mutant: "slot_cache_survives_release", kind: Kind::Api, section: "5.2 The slot cache",
+        invariant: "a thread's cached slots must go with its id: after release_thread_slot the slot is another thread's" },
+    Lesson { mutant: "slot_cache_survives_id_change", kind: Kind::Api, section: "5.2 The slot cache",
+        invariant: "the slot cache holds slots of the thread's current id only, so a new id empties it" },
+    Lesson { mutant: "slot_cache_keyed_by_address", kind: Kind::Api, section: "5.2 The slot cache",
+        invariant: "a pool key is never reused, so no entry of a dropped pool matches a pool built later at the same address" },
     Lesson { mutant: "fork_pins_block", kind: Kind::Api, section: "6.5 `fork`",
         invariant: "a thread lost to fork must not hold back the child's grace periods" },
 ];
