@@ -56,9 +56,10 @@ global! {
 }
 
 fast_thread_local! {
-    /// This thread's id while its lease is alive, else `NO_ID`. Read on
-    /// every pool operation; const-initialised and destructor-free, so it
-    /// stays readable during thread-local teardown.
+    /// This thread's id while its lease is alive, else `NO_ID`. Read by
+    /// every pool operation that misses the slot cache; written only by
+    /// `set_current`; const-initialised and destructor-free, so it stays
+    /// readable during thread-local teardown.
     static CURRENT: Cell<usize> = Cell::new(NO_ID);
 }
 

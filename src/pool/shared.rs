@@ -6,7 +6,7 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::cleanup::CleanupState;
-use super::slot::{Entry, Local, Pinned};
+use super::slot::{Entry, Local, Owned, Pinned};
 use crate::chain::PooledChain;
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
@@ -259,15 +259,14 @@ impl<T> PoolShared<T> {
     pub(super) fn get_fast(&self, local: &Local<T>, id: impl FnOnce() -> usize) -> Option<T> {
         debug_assert!(!self.hooks.chaos);
         let entry = local.enter();
-        if let Some(value) = local
-            .owned_if_current(entry, |owned| owned.private.take())
-            .flatten()
-        {
-            local.stats.record(Event::PrivateHit);
-            local.exit(entry);
-            return Some(value);
+        match local.owned_if_current(entry, Owned::take_private) {
+            Some(Some(value)) => {
+                local.stats.record(Event::PrivateHit);
+                local.exit(entry);
+                Some(value)
+            }
+            _ => self.get_resumed(local, entry, id()),
         }
-        self.get_resumed(local, entry, id())
     }
 
     #[cold]

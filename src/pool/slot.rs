@@ -48,6 +48,19 @@ impl<T> Owned<T> {
         }
     }
 
+    /// Takes the private item.
+    #[inline(always)]
+    pub(super) fn take_private(&mut self) -> Option<T> {
+        self.private.take()
+    }
+
+    /// Stores `value` into the private field, which is free (`None`).
+    #[inline(always)]
+    pub(super) fn store_private(&mut self, value: T) {
+        debug_assert!(self.private.is_none());
+        self.private = Some(value);
+    }
+
     /// True when cleanups (count `cleanups`, as in `Local::gate`) have
     /// claimed this slot since its fields last caught up.
     #[inline(always)]
@@ -231,7 +244,11 @@ impl<T> Local<T> {
             // SAFETY: as in `Pinned::owned_by` (`may_own`, sole owner, not
             // nested: the fast path holds no other reference to `owned`).
             let owned = unsafe { &mut *owned };
-            (!owned.behind(entry.gate)).then(|| f(owned))
+            if owned.behind(entry.gate) {
+                None
+            } else {
+                Some(f(owned))
+            }
         })
     }
 
@@ -244,9 +261,7 @@ impl<T> Local<T> {
         self.owned.with_mut(|owned| {
             // SAFETY: as in `owned_if_current`, which the caller just ran
             // for this operation and which found `owned` ours.
-            let owned = unsafe { &mut *owned };
-            debug_assert!(owned.private.is_none());
-            owned.private = Some(value);
+            unsafe { &mut *owned }.store_private(value);
         });
     }
 
@@ -436,7 +451,7 @@ impl<T> Pinned<'_, T> {
         if !self.may_own {
             return None;
         }
-        self.owned_by(|owned, _| owned.private.take())
+        self.owned_by(|owned, _| owned.take_private())
     }
 
     /// True when Put may store its item straight into the private field:
@@ -452,10 +467,7 @@ impl<T> Pinned<'_, T> {
     #[inline(always)]
     pub(super) fn put_private(&mut self, value: T) {
         debug_assert!(self.may_own);
-        self.owned_by(|owned, _| {
-            debug_assert!(owned.private.is_none());
-            owned.private = Some(value);
-        });
+        self.owned_by(|owned, _| owned.store_private(value));
     }
 
     /// Items the slot holds outside its chain: 1 if this operation may
