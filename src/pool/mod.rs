@@ -82,7 +82,7 @@ fn snapshot_slot<T: Clone>(slot: usize, local: &Local<T>) -> SlotSnapshot<T> {
     unsafe {
         let (private, victim_private) = local.owned.with(|owned| {
             let owned = &*owned;
-            (owned.private.clone(), owned.victim_private.clone())
+            (owned.private.get().cloned(), owned.victim_private.clone())
         });
         let [shared, victim] = [&local.shared, &local.victim].map(|chain| {
             let chain = chain.load(Ordering::Acquire);
@@ -548,14 +548,11 @@ impl<T> LocalHandle<'_, T> {
     pub fn get(&self) -> T {
         assert_outside_operation("LocalHandle::get");
         let shared = &self.pool.shared;
-        let found = if shared.hooks.chaos {
-            shared.get_in(self.local, self.id)
+        let or_new = |found: Option<T>| found.unwrap_or_else(|| shared.new_item(self.local));
+        if shared.hooks.chaos {
+            or_new(shared.get_in(self.local, self.id))
         } else {
-            shared.get_fast(self.local, || self.id)
-        };
-        match found {
-            Some(value) => value,
-            None => shared.new_item(self.local),
+            shared.get_fast(self.local, || self.id, |value| value, or_new)
         }
     }
 
@@ -568,7 +565,7 @@ impl<T> LocalHandle<'_, T> {
         if shared.hooks.chaos {
             shared.get_in(self.local, self.id)
         } else {
-            shared.get_fast(self.local, || self.id)
+            shared.get_fast(self.local, || self.id, Some, |found| found)
         }
     }
 

@@ -6,7 +6,7 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::cleanup::CleanupState;
-use super::slot::{Entry, Local, Owned, Pinned};
+use super::slot::{Entry, Local, Pinned};
 use crate::chain::PooledChain;
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
@@ -251,28 +251,42 @@ impl<T> PoolShared<T> {
         found
     }
 
-    /// Go's Get without New through slot `local` (id `id()`), for a pool
-    /// without chaos mode: a private hit is the whole operation, with no
-    /// leftovers and no pin on the stack; anything else goes on inside the
-    /// same operation ([`get_resumed`](Self::get_resumed)).
+    /// Go's Get through slot `local` (id `id()`), for a pool without chaos
+    /// mode: a private hit is the whole operation, with no leftovers and no
+    /// pin on the stack, and hands the item to `hit` (never through an
+    /// `Option`, whose niche test would split the item's copy; see
+    /// `Private`); anything else goes on inside the same operation
+    /// ([`get_resumed`](Self::get_resumed)) and hands what it found to
+    /// `resumed` after the operation has ended.
     #[inline(always)]
-    pub(super) fn get_fast(&self, local: &Local<T>, id: impl FnOnce() -> usize) -> Option<T> {
+    pub(super) fn get_fast<R>(
+        &self,
+        local: &Local<T>,
+        id: impl FnOnce() -> usize,
+        hit: impl FnOnce(T) -> R,
+        resumed: impl FnOnce(Option<T>) -> R,
+    ) -> R {
         debug_assert!(!self.hooks.chaos);
         let entry = local.enter();
-        match local.owned_if_current(entry, Owned::take_private) {
-            Some(Some(value)) => {
-                local.stats.record(Event::PrivateHit);
-                local.exit(entry);
-                Some(value)
-            }
-            _ => self.get_resumed(local, entry, id()),
+        if local.owned_if_current(entry, |owned| owned.private.is_some()) == Some(true) {
+            let value = local.take_private(entry);
+            local.stats.record(Event::PrivateHit);
+            local.exit(entry);
+            return hit(value);
         }
+        self.get_resumed(local, entry, id(), resumed)
     }
 
     #[cold]
     #[inline(never)]
-    fn get_resumed(&self, local: &Local<T>, entry: Entry, id: usize) -> Option<T> {
-        local.resume(entry, |pin| self.get_op(pin, id))
+    fn get_resumed<R>(
+        &self,
+        local: &Local<T>,
+        entry: Entry,
+        id: usize,
+        resumed: impl FnOnce(Option<T>) -> R,
+    ) -> R {
+        resumed(local.resume(entry, |pin| self.get_op(pin, id)))
     }
 
     /// Go's Get without New for the calling thread.
@@ -280,7 +294,7 @@ impl<T> PoolShared<T> {
     pub(super) fn get_current(&self) -> Option<T> {
         match self.cached_local() {
             // Cached: no chaos mode (`slot_cache`).
-            Some(local) => self.get_fast(local, thread_id::cached_id),
+            Some(local) => self.get_fast(local, thread_id::cached_id, Some, |found| found),
             None => self.get_uncached(),
         }
     }
@@ -295,7 +309,21 @@ impl<T> PoolShared<T> {
     /// operation has ended, so it may use the pool itself.
     #[inline(always)]
     pub(super) fn get_or_new_current(&self) -> T {
-        match self.get_current() {
+        match self.cached_local() {
+            Some(local) => self.get_fast(
+                local,
+                thread_id::cached_id,
+                |value| value,
+                |found| found.unwrap_or_else(|| self.new_item(local)),
+            ),
+            None => self.get_or_new_uncached(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_or_new_uncached(&self) -> T {
+        match self.get_uncached() {
             Some(value) => value,
             None => self.new_item_current(),
         }
