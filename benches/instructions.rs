@@ -7,7 +7,10 @@
 //! `INSTR_CASE` picks the case: `<pool>.<item>` with pool `victim-pool`,
 //! `victim-pool-local`, `victim-pool-fallback` (`victim-pool` in a process
 //! that must run the fallback fence pair: set `VICTIM_POOL_NO_MEMBARRIER=1`,
-//! it is checked) or `tls-bound` (a `thread_local!` `Vec` free list) and
+//! it is checked), `tls-bound` (a `thread_local!` `Vec` free list),
+//! `victim-pool-miss` (a Get that finds nothing), or one iteration of a
+//! shape on one thread, `victim-pool-overflow` (100 Puts, 100 Gets) or
+//! `victim-pool-starvation` (67 Puts, 100 Gets without New), and
 //! item `vec1k`, `box_u64` or `array128`. It prints the process's fence mode
 //! (`fence mode: Membarrier` or `Fallback`) on stderr. Without `INSTR_ITERS`
 //! (as under `cargo bench`) it runs each case briefly, so the benchmark stays
@@ -40,6 +43,22 @@ fn miss<T: Item>(pool: &Pool<T>) {
     black_box(pool.try_get());
 }
 
+/// One iteration of Overflow on one thread: 100 Puts, then 100 Gets.
+#[inline(never)]
+fn overflow<T: Item>(pool: &Pool<T>, held: &mut Vec<T>) {
+    held.drain(..).for_each(|item| pool.put(black_box(item)));
+    held.extend((0..100).map(|_| black_box(pool.get())));
+}
+
+/// One iteration of Starvation on one thread: 67 Puts, then 100 Gets
+/// without New (67 hits, 33 misses).
+#[inline(never)]
+fn starvation<T: Item>(pool: &Pool<T>, held: &mut Vec<T>) {
+    held.drain(..).for_each(|item| pool.put(black_box(item)));
+    held.extend((0..100).filter_map(|_| black_box(pool.try_get())));
+    held.resize_with(67, T::fresh);
+}
+
 #[inline(never)]
 fn tls_cycle<T: TlsFree>() {
     let item = T::with_free(Vec::pop).unwrap_or_else(T::fresh);
@@ -65,6 +84,19 @@ fn run<T: TlsFree>(pool: &str, iters: u64) {
             items.into_iter().for_each(|item| p.put(item));
             while p.try_get().is_some() {}
             (0..iters).for_each(|_| miss(&p));
+        }
+        "victim-pool-overflow" | "victim-pool-starvation" => {
+            let p = Pool::builder().new_fn(T::fresh).manual_cleanup().build();
+            let overflows = pool == "victim-pool-overflow";
+            let hold = if overflows { 100 } else { 67 };
+            let mut held: Vec<T> = (0..hold).map(|_| T::fresh()).collect();
+            for _ in 0..iters {
+                if overflows {
+                    overflow(&p, &mut held);
+                } else {
+                    starvation(&p, &mut held);
+                }
+            }
         }
         "tls-bound" => (0..iters).for_each(|_| tls_cycle::<T>()),
         other => panic!("INSTR_CASE: unknown pool {other:?}"),

@@ -90,10 +90,111 @@ global! {
 }
 
 fast_thread_local! {
-    /// This thread's id while its lease is alive, else `NO_ID`. Read on
-    /// every pool operation; const-initialised and destructor-free, so it
-    /// stays readable during thread-local teardown.
+    /// This thread's id while its lease is alive, else `NO_ID`. Read by
+    /// every pool operation that misses the slot cache; written only by
+    /// `set_current`; const-initialised and destructor-free, so it stays
+    /// readable during thread-local teardown.
     static CURRENT: Cell<usize> = Cell::new(NO_ID);
+}
+
+/// Entries of [`SLOT_CACHE`]: direct-mapped by pool key, so a thread that
+/// alternates between a few pools keeps each one's slot.
+const SLOT_CACHE_WAYS: usize = 4;
+
+/// One entry of [`SLOT_CACHE`]: a pool key (0: empty) and the address of
+/// this thread's slot in that pool.
+struct CachedSlot {
+    pool: Cell<u64>,
+    slot: Cell<*const ()>,
+}
+
+/// This thread's slots in the pools it used last, so a Get or Put that
+/// hits skips the id and bucket lookup (DESIGN.md §5.2).
+/// Every entry is a slot of the id in [`CURRENT`]: [`set_current`], the one
+/// writer of `CURRENT`, empties the cache whenever the id changes.
+struct SlotCache([CachedSlot; SLOT_CACHE_WAYS]);
+
+impl SlotCache {
+    const fn new() -> Self {
+        Self(
+            [const {
+                CachedSlot {
+                    pool: Cell::new(0),
+                    slot: Cell::new(core::ptr::null()),
+                }
+            }; SLOT_CACHE_WAYS],
+        )
+    }
+
+    #[inline(always)]
+    fn entry(&self, pool: u64) -> &CachedSlot {
+        &self.0[pool as usize % SLOT_CACHE_WAYS]
+    }
+
+    fn clear(&self) {
+        for entry in &self.0 {
+            entry.pool.set(0);
+        }
+    }
+}
+
+fast_thread_local! {
+    /// See [`SlotCache`]. Const-initialised and destructor-free, like
+    /// `CURRENT`.
+    static SLOT_CACHE: SlotCache = SlotCache::new();
+}
+
+/// Sets this thread's id and forgets the slots of the previous one.
+fn set_current(current: &Cell<usize>, id: usize) {
+    current.set(id);
+    // MUTANT (verification/) `slot_cache_survives_id_change`: a new id
+    // keeps the cached slots of the old one, which this thread no longer
+    // owns.
+    if cfg!(victim_pool_mutant = "slot_cache_survives_id_change") && id != NO_ID {
+        return;
+    }
+    // MUTANT (verification/) `slot_cache_survives_release`: a released id
+    // keeps its cached slots, so this thread goes on using a slot the
+    // allocator hands to another thread.
+    if cfg!(victim_pool_mutant = "slot_cache_survives_release") && id == NO_ID {
+        return;
+    }
+    let _ = SLOT_CACHE.try_with(SlotCache::clear);
+}
+
+/// This thread's slot in the pool with key `pool` (keys are never reused,
+/// never 0), if cached: the address [`cache_slot`] stored with that key.
+#[inline(always)]
+pub(crate) fn cached_slot(pool: u64) -> Option<*const ()> {
+    SLOT_CACHE
+        .try_with(|cache| {
+            let entry = cache.entry(pool);
+            (entry.pool.get() == pool).then(|| entry.slot.get())
+        })
+        .ok()
+        .flatten()
+}
+
+/// Caches `slot` as this thread's slot in the pool with key `pool` (not
+/// 0), when `id` is this thread's own id (not a temporary lease's).
+pub(crate) fn cache_slot(pool: u64, id: usize, slot: *const ()) {
+    if CURRENT.try_with(Cell::get).ok() != Some(id) {
+        return;
+    }
+    let _ = SLOT_CACHE.try_with(|cache| {
+        let entry = cache.entry(pool);
+        entry.pool.set(pool);
+        entry.slot.set(slot);
+    });
+}
+
+/// This thread's id, for an operation that found its slot in the cache
+/// (which holds slots of this id only).
+#[inline]
+pub(crate) fn cached_id() -> usize {
+    let id = CURRENT.try_with(Cell::get).unwrap_or(NO_ID);
+    debug_assert_ne!(id, NO_ID, "a cached slot without a thread id");
+    id
 }
 
 lazy_thread_local! {
@@ -119,9 +220,10 @@ impl IdLease {
 impl Drop for IdLease {
     fn drop(&mut self) {
         // Forget the id before it can be handed to another thread.
+        // The slot cache goes with it (`set_current`).
         let _ = CURRENT.try_with(|current| {
             if current.get() == self.id {
-                current.set(NO_ID);
+                set_current(current, NO_ID);
             }
         });
         lock(&ALLOCATOR).free.push(Reverse(self.id));
@@ -217,7 +319,7 @@ pub(crate) fn current_lease() -> Lease {
         slot.borrow_mut()
             .get_or_insert_with(|| {
                 let lease = Rc::new(IdLease::acquire());
-                CURRENT.with(|current| current.set(lease.id));
+                CURRENT.with(|current| set_current(current, lease.id));
                 lease
             })
             .clone()

@@ -77,7 +77,7 @@ fn snapshot_slot<T: Clone>(slot: usize, local: &Local<T>) -> SlotSnapshot<T> {
     unsafe {
         let (private, victim_private) = local.owned.with(|owned| {
             let owned = &*owned;
-            (owned.private.clone(), owned.victim_private.clone())
+            (owned.private.get().cloned(), owned.victim_private.clone())
         });
         let [shared, victim] = [&local.shared, &local.victim].map(|chain| {
             // Relaxed: every write of the pointer happened-before, through
@@ -180,9 +180,7 @@ impl<T> Pool<T> {
     #[must_use = "the object goes back to the pool with `put` (or use `get_guard`)"]
     pub fn get(&self) -> T {
         assert_outside_operation("Pool::get");
-        thread_id::with_current((), |id, ()| {
-            self.shared.get_or_new(self.shared.local(id), id)
-        })
+        self.shared.get_or_new_current()
     }
 
     /// Go's Get with `New == nil`: the full lookup order, never New.
@@ -190,7 +188,7 @@ impl<T> Pool<T> {
     #[must_use = "the object goes back to the pool with `put`"]
     pub fn try_get(&self) -> Option<T> {
         assert_outside_operation("Pool::try_get");
-        thread_id::with_current((), |id, ()| self.shared.get_in(self.shared.local(id), id))
+        self.shared.get_current()
     }
 
     /// Go's Put: runs the reset hook and the `keep_if` filter, then keeps
@@ -200,10 +198,7 @@ impl<T> Pool<T> {
     pub fn put(&self, value: T) {
         assert_outside_operation("Pool::put");
         if self.shared.put_is_plain {
-            thread_id::with_current(value, |id, value| {
-                self.shared
-                    .put_in::<false>(self.shared.local(id), id, value)
-            });
+            self.shared.put_current(value);
         } else {
             self.put_hooked(value);
         }
@@ -218,8 +213,8 @@ impl<T> Pool<T> {
             return;
         }
         // The id after the hooks: they may give this thread's slot away.
-        thread_id::with_current(value, |id, value| {
-            self.shared.put_in::<true>(self.shared.local(id), id, value)
+        self.shared.with_local(value, |local, id, value| {
+            self.shared.put_in::<true>(local, id, value);
         });
     }
 
@@ -545,7 +540,13 @@ impl<T> LocalHandle<'_, T> {
     #[must_use = "the object goes back to the pool with `put`"]
     pub fn get(&self) -> T {
         assert_outside_operation("LocalHandle::get");
-        self.pool.shared.get_or_new(self.local, self.id)
+        let shared = &self.pool.shared;
+        let or_new = |found: Option<T>| found.unwrap_or_else(|| shared.new_item(self.local));
+        if shared.hooks.chaos {
+            or_new(shared.get_in(self.local, self.id))
+        } else {
+            shared.get_fast(self.local, || self.id, |value| value, or_new)
+        }
     }
 
     /// [`Pool::try_get`] through this handle's slot.
@@ -553,7 +554,12 @@ impl<T> LocalHandle<'_, T> {
     #[must_use = "the object goes back to the pool with `put`"]
     pub fn try_get(&self) -> Option<T> {
         assert_outside_operation("LocalHandle::try_get");
-        self.pool.shared.get_in(self.local, self.id)
+        let shared = &self.pool.shared;
+        if shared.hooks.chaos {
+            shared.get_in(self.local, self.id)
+        } else {
+            shared.get_fast(self.local, || self.id, Some, |found| found)
+        }
     }
 
     /// [`Pool::put`] through this handle's slot.
@@ -562,7 +568,7 @@ impl<T> LocalHandle<'_, T> {
         assert_outside_operation("LocalHandle::put");
         let shared = &self.pool.shared;
         if shared.put_is_plain {
-            shared.put_in::<false>(self.local, self.id, value);
+            shared.put_fast(self.local, || self.id, value);
         } else if self.pool.admit(&mut value) {
             shared.put_in::<true>(self.local, self.id, value);
         } else {

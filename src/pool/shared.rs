@@ -6,14 +6,16 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::cleanup::CleanupState;
-use super::slot::{Local, Pinned};
+use super::slot::{Entry, Local, Pinned};
 use crate::chain::PooledChain;
 use crate::process::cleanup_thread::{self, Watch};
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
 use crate::stats::Event;
 use crate::sync::{
-    before_chain_allocation, init_fences, AtomicPtr, AtomicU64, AtomicUsize, Mutex, Ordering,
+    before_chain_allocation, global, init_fences, AtomicPtr, AtomicU64, AtomicUsize, Mutex,
+    Ordering,
 };
+use crate::thread_id;
 
 pub(super) type NewFn<T> = Box<dyn Fn() -> T + Send + Sync>;
 pub(super) type ResetFn<T> = Box<dyn Fn(&mut T) + Send + Sync>;
@@ -46,8 +48,21 @@ impl<T> Hooks<T> {
     }
 }
 
+global! {
+    /// The next pool key. Keys are never reused (2^64 pools outlast any
+    /// process), so a slot cached for a dropped pool can never match a
+    /// pool built later, even at the same address.
+    static NEXT_POOL_KEY: AtomicU64 = AtomicU64::new(1);
+}
+
 /// The state behind a [`Pool`](super::Pool).
 pub(super) struct PoolShared<T> {
+    /// This pool's key in the threads' slot caches: unique for the whole
+    /// process, never 0.
+    key: u64,
+    /// Whether threads cache their slot of this pool: not in chaos mode,
+    /// whose Get must roll its dice before any operation.
+    slot_cache: bool,
     /// Bucket `b`: null or a leaked `Box<[CachePadded<Local<T>>]>` of `2^b`
     /// slots. Installed once by CAS (Release; loads are Acquire), freed only
     /// with the pool.
@@ -113,7 +128,18 @@ unsafe impl<T: Send> Sync for PoolShared<T> {}
 impl<T> PoolShared<T> {
     pub(super) fn new(hooks: Hooks<T>) -> Self {
         init_fences();
+        let cleanup_panics = std::sync::Arc::new(AtomicU64::new(0));
+        // Relaxed: a counter; uniqueness is all the key needs.
+        #[cfg(not(victim_pool_mutant = "slot_cache_keyed_by_address"))]
+        let key = NEXT_POOL_KEY.fetch_add(1, Ordering::Relaxed);
+        // MUTANT (verification/) `slot_cache_keyed_by_address`: the key is
+        // the address of an allocation of the pool, which a pool built after
+        // this one is dropped may get again.
+        #[cfg(victim_pool_mutant = "slot_cache_keyed_by_address")]
+        let key = std::sync::Arc::as_ptr(&cleanup_panics) as u64;
         Self {
+            key,
+            slot_cache: !hooks.chaos,
             buckets: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
             slot_count: AtomicUsize::new(0),
             marks: SlotMarks::new(),
@@ -123,7 +149,7 @@ impl<T> PoolShared<T> {
             victim_exhausted: AtomicU64::new(0),
             cleanup_drops: AtomicU64::new(0),
             fence_failures: AtomicU64::new(0),
-            cleanup_panics: std::sync::Arc::new(AtomicU64::new(0)),
+            cleanup_panics,
             refused: AtomicU64::new(0),
             retired_waiting: AtomicUsize::new(0),
             last_cleanup: AtomicU64::new(cleanup_thread::now()),
@@ -256,15 +282,140 @@ impl<T> PoolShared<T> {
             return None;
         }
         // The operation ends, then what a catch-up released is dropped.
-        local.operate(|pin| {
-            // 1. Own private (caught up with missed cleanups on entry).
-            if let Some(value) = pin.take_private() {
-                local.stats.record(Event::PrivateHit);
-                return Some(value);
+        local.operate(|pin| self.get_op(pin, id))
+    }
+
+    /// Go's Get inside an operation of slot `id`.
+    #[inline(always)]
+    fn get_op(&self, pin: &mut Pinned<'_, T>, id: usize) -> Option<T> {
+        // 1. Own private (caught up with missed cleanups on entry).
+        if let Some(value) = pin.take_private() {
+            pin.local.stats.record(Event::PrivateHit);
+            return Some(value);
+        }
+        let (found, event) = self.get_slow(pin, id);
+        pin.local.stats.record(event);
+        found
+    }
+
+    /// Go's Get through slot `local` (id `id()`), for a pool without chaos
+    /// mode: a private hit is the whole operation, with no leftovers and no
+    /// pin on the stack, and hands the item to `hit` (never through an
+    /// `Option`, whose niche test would split the item's copy; see
+    /// `Private`); anything else goes on inside the same operation
+    /// ([`get_resumed`](Self::get_resumed)) and hands what it found to
+    /// `resumed` after the operation has ended.
+    #[inline(always)]
+    pub(super) fn get_fast<R>(
+        &self,
+        local: &Local<T>,
+        id: impl FnOnce() -> usize,
+        hit: impl FnOnce(T) -> R,
+        resumed: impl FnOnce(Option<T>) -> R,
+    ) -> R {
+        debug_assert!(!self.hooks.chaos);
+        let entry = local.enter();
+        if local.owned_if_current(entry, |owned| owned.private.is_some()) == Some(true) {
+            let value = local.take_private(entry);
+            local.stats.record(Event::PrivateHit);
+            local.exit(entry);
+            return hit(value);
+        }
+        self.get_resumed(local, entry, id(), resumed)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_resumed<R>(
+        &self,
+        local: &Local<T>,
+        entry: Entry,
+        id: usize,
+        resumed: impl FnOnce(Option<T>) -> R,
+    ) -> R {
+        resumed(local.resume(entry, |pin| self.get_op(pin, id)))
+    }
+
+    /// Go's Get without New for the calling thread.
+    #[inline(always)]
+    pub(super) fn get_current(&self) -> Option<T> {
+        match self.cached_local() {
+            // Cached: no chaos mode (`slot_cache`).
+            Some(local) => self.get_fast(local, thread_id::cached_id, Some, |found| found),
+            None => self.get_uncached(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_uncached(&self) -> Option<T> {
+        self.with_local_uncached((), |local, id, ()| self.get_in(local, id))
+    }
+
+    /// Go's Get with New for the calling thread: New runs after the
+    /// operation has ended, so it may use the pool itself.
+    #[inline(always)]
+    pub(super) fn get_or_new_current(&self) -> T {
+        match self.cached_local() {
+            Some(local) => self.get_fast(
+                local,
+                thread_id::cached_id,
+                |value| value,
+                |found| found.unwrap_or_else(|| self.new_item(local)),
+            ),
+            None => self.get_or_new_uncached(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_or_new_uncached(&self) -> T {
+        match self.get_uncached() {
+            Some(value) => value,
+            None => self.new_item_current(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn new_item_current(&self) -> T {
+        self.with_local((), |local, _, ()| self.new_item(local))
+    }
+
+    /// This thread's slot, if the slot cache has it.
+    #[inline(always)]
+    fn cached_local(&self) -> Option<&Local<T>> {
+        let slot = thread_id::cached_slot(self.key)?.cast::<Local<T>>();
+        // SAFETY: (DESIGN.md §5.2)
+        // - the entry was cached by this thread for the pool with key
+        //   `self.key` (`with_local_uncached`), with the address of a slot
+        //   of that pool; keys are never reused, so that pool is this one,
+        //   alive while `&self` is, and its slots are freed only with it;
+        // - the cache holds slots of this thread's current id only (it is
+        //   emptied whenever the id changes or its lease ends), so the slot
+        //   is this thread's own, as `local(id)` would have found it.
+        Some(unsafe { &*slot })
+    }
+
+    /// Runs `f` with this thread's slot, its id and `arg`: through the slot
+    /// cache, else through the thread id (which then fills the cache).
+    #[inline(always)]
+    pub(super) fn with_local<A, R>(&self, arg: A, f: impl FnOnce(&Local<T>, usize, A) -> R) -> R {
+        match self.cached_local() {
+            Some(local) => f(local, thread_id::cached_id(), arg),
+            None => self.with_local_uncached(arg, f),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn with_local_uncached<A, R>(&self, arg: A, f: impl FnOnce(&Local<T>, usize, A) -> R) -> R {
+        thread_id::with_current(arg, |id, arg| {
+            let local = self.local(id);
+            if self.slot_cache {
+                thread_id::cache_slot(self.key, id, ptr::from_ref(local).cast());
             }
-            let (found, event) = self.get_slow(pin, id);
-            local.stats.record(event);
-            found
+            f(local, id, arg)
         })
     }
 
@@ -356,18 +507,9 @@ impl<T> PoolShared<T> {
         }
     }
 
-    /// Go's Get with New, as slot `id`: New runs after the operation has
-    /// ended, so it may use the pool itself.
-    #[inline(always)]
-    pub(super) fn get_or_new(&self, local: &Local<T>, id: usize) -> T {
-        match self.get_in(local, id) {
-            Some(value) => value,
-            None => self.new_item(local),
-        }
-    }
-
+    /// New, counted for slot `local`, outside any operation.
     #[cold]
-    fn new_item(&self, local: &Local<T>) -> T {
+    pub(super) fn new_item(&self, local: &Local<T>) -> T {
         let Some(new_fn) = &self.hooks.new_fn else {
             panic!("Pool::get on a pool built without new_fn; use Pool::try_get");
         };
@@ -398,19 +540,61 @@ impl<T> PoolShared<T> {
             return;
         }
         // The operation ends, then what it released or refused is dropped.
-        local.operate(|pin| {
-            // Straight into the private slot if it is free: nothing between
-            // the pin and that store can unwind, so the item is never held
-            // where an unwind would drop it inside the operation.
-            if (!HOOKED || self.hooks.max_per_thread != Some(0)) && pin.private_is_free() {
-                pin.put_private(value);
-                return;
-            }
-            // From here the item lives in the leftovers until it lands in
-            // the pool: if the Put refuses it or unwinds, it is dropped
-            // after the operation has ended.
-            pin.leftovers.keep(value);
-            self.put_shared(pin, id);
+        local.operate(|pin| self.put_op::<HOOKED>(pin, id, value));
+    }
+
+    /// Go's Put inside an operation of slot `id`.
+    #[inline(always)]
+    fn put_op<const HOOKED: bool>(&self, pin: &mut Pinned<'_, T>, id: usize, value: T) {
+        // Straight into the private slot if it is free: nothing between
+        // the pin and that store can unwind, so the item is never held
+        // where an unwind would drop it inside the operation.
+        if (!HOOKED || self.hooks.max_per_thread != Some(0)) && pin.private_is_free() {
+            pin.put_private(value);
+            return;
+        }
+        // From here the item lives in the leftovers until it lands in
+        // the pool: if the Put refuses it or unwinds, it is dropped
+        // after the operation has ended.
+        pin.leftovers.keep(value);
+        self.put_shared(pin, id);
+    }
+
+    /// Go's Put through slot `local` (id `id()`) for a pool with
+    /// `put_is_plain`: a free private field is the whole operation;
+    /// anything else goes on inside the same operation.
+    #[inline(always)]
+    pub(super) fn put_fast(&self, local: &Local<T>, id: impl FnOnce() -> usize, value: T) {
+        debug_assert!(self.put_is_plain);
+        let entry = local.enter();
+        if local.owned_if_current(entry, |owned| owned.private.is_none()) == Some(true) {
+            local.put_private(entry, value);
+            local.exit(entry);
+            return;
+        }
+        self.put_resumed(local, entry, id(), value);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_resumed(&self, local: &Local<T>, entry: Entry, id: usize, value: T) {
+        local.resume(entry, |pin| self.put_op::<false>(pin, id, value));
+    }
+
+    /// Go's Put for the calling thread, for a pool with `put_is_plain`.
+    #[inline(always)]
+    pub(super) fn put_current(&self, value: T) {
+        match self.cached_local() {
+            Some(local) => self.put_fast(local, thread_id::cached_id, value),
+            None => self.put_uncached(value),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn put_uncached(&self, value: T) {
+        self.with_local_uncached(value, |local, id, value| {
+            self.put_in::<false>(local, id, value);
         });
     }
 

@@ -2,12 +2,14 @@
 //! owner/cleanup handshake (DESIGN.md §6.1).
 //!
 //! **The operation rule.** An operation of a slot's owner runs between
-//! [`Local::enter`] and the drop of the [`Pinned`] it returns, and no user
-//! code (New, the reset hook, `T::drop`, `Clone`, `Debug`, a guard's drop)
-//! runs in between. The structure enforces it: every `T` that an operation
-//! must drop goes into the pin's [`Leftovers`], which `Pinned`'s destructor
-//! drops only *after* it has ended the operation — also when the operation
-//! unwinds. Debug builds check the rule at every entry to the pool's API
+//! [`Local::enter`] and [`Local::exit`] (on a fast hit, called directly;
+//! otherwise by the drop of the [`Pinned`] that [`Local::resume`] makes),
+//! and no user code (New, the reset hook, `T::drop`, `Clone`, `Debug`, a
+//! guard's drop) runs in between. The structure enforces it: a fast hit
+//! drops nothing, and every `T` that any other operation must drop goes
+//! into the pin's [`Leftovers`], which `Pinned`'s destructor drops only
+//! *after* it has ended the operation — also when the operation unwinds.
+//! Debug builds check the rule at every entry to the pool's API
 //! (`assert_outside_operation`).
 
 use core::mem::MaybeUninit;
@@ -28,10 +30,87 @@ pub(super) const CLAIMED: u64 = 1;
 /// One cleanup, in `Local::gate` (the count sits above the claim bit).
 pub(super) const ONE_CLEANUP: u64 = 2;
 
+/// Go's `private`: one item or none, its flag kept apart from the item.
+///
+/// With an `Option<T>` whose niche is a word of the item (a `Vec`'s
+/// capacity), the test for an item reads that word alone and the compiler
+/// then moves the rest of the item as one 16-byte copy: the Get that
+/// follows a Put loads 16 bytes across the Put's 16- and 8-byte stores,
+/// which the store buffer cannot forward, and waits for them to retire.
+/// With the flag apart, a private hit tests the flag and moves the item
+/// whole, with the same split as the Put that stored it
+/// (benches/README.md measures it).
+#[repr(C)]
+pub(super) struct Private<T> {
+    item: MaybeUninit<T>,
+    /// True when `item` holds an item.
+    full: bool,
+}
+
+impl<T> Private<T> {
+    const fn empty() -> Self {
+        Self {
+            item: MaybeUninit::uninit(),
+            full: false,
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn is_none(&self) -> bool {
+        !self.full
+    }
+
+    #[inline(always)]
+    pub(super) fn is_some(&self) -> bool {
+        self.full
+    }
+
+    /// Takes the item, if any.
+    #[inline(always)]
+    pub(super) fn take(&mut self) -> Option<T> {
+        // SAFETY: just tested.
+        self.full.then(|| unsafe { self.take_full() })
+    }
+
+    /// Takes the item.
+    ///
+    /// # Safety
+    ///
+    /// There is one (`is_some`).
+    #[inline(always)]
+    pub(super) unsafe fn take_full(&mut self) -> T {
+        debug_assert!(self.full);
+        self.full = false;
+        // SAFETY: `full` was set (the caller's contract), so `item` is
+        // initialised; clearing `full` first makes this the only move out.
+        unsafe { self.item.assume_init_read() }
+    }
+
+    /// Stores `value`; the place must be empty.
+    #[inline(always)]
+    pub(super) fn put(&mut self, value: T) {
+        debug_assert!(!self.full, "private item overwritten");
+        self.item.write(value);
+        self.full = true;
+    }
+
+    /// The item, if any.
+    pub(super) fn get(&self) -> Option<&T> {
+        // SAFETY: `full` says `item` is initialised.
+        self.full.then(|| unsafe { self.item.assume_init_ref() })
+    }
+}
+
+impl<T> Drop for Private<T> {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
 /// What the owner may touch only under the claim protocol.
 pub(super) struct Owned<T> {
     /// Go's `private`: the primary generation's single item.
-    pub(super) private: Option<T>,
+    pub(super) private: Private<T>,
     /// The victim generation's `private`.
     pub(super) victim_private: Option<T>,
     /// The cleanup count (`Local::gate` without the claim bit) the two
@@ -42,10 +121,22 @@ pub(super) struct Owned<T> {
 impl<T> Owned<T> {
     const fn new() -> Self {
         Self {
-            private: None,
+            private: Private::empty(),
             victim_private: None,
             cleanups_applied: 0,
         }
+    }
+
+    /// Takes the private item.
+    #[inline(always)]
+    pub(super) fn take_private(&mut self) -> Option<T> {
+        self.private.take()
+    }
+
+    /// Stores `value` into the private field, which is free.
+    #[inline(always)]
+    pub(super) fn store_private(&mut self, value: T) {
+        self.private.put(value);
     }
 
     /// True when cleanups (count `cleanups`, as in `Local::gate`) have
@@ -155,9 +246,35 @@ impl<T> Local<T> {
     /// the leftovers live in this frame, declared before the pin.
     #[inline(always)]
     pub(super) fn operate<R>(&self, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
+        self.resume(self.enter(), op)
+    }
+
+    /// Goes on with an operation that [`enter`](Self::enter) started (a
+    /// fast path that missed): as [`operate`](Self::operate) from the
+    /// entry on, catching `owned` up with the cleanups it missed first.
+    #[inline(always)]
+    pub(super) fn resume<R>(&self, entry: Entry, op: impl FnOnce(&mut Pinned<'_, T>) -> R) -> R {
         let mut leftovers = Leftovers::new();
         let result = {
-            let mut pin = self.enter(&mut leftovers);
+            let mut pin = Pinned {
+                local: self,
+                idle: entry.idle,
+                may_own: entry.may_own(),
+                leftovers: &mut leftovers,
+            };
+            if pin.may_own {
+                pin.owned_by(|owned, released| {
+                    if owned.behind(entry.gate) {
+                        invariant!(
+                            self.swapped_by.load(Ordering::Relaxed) >= entry.gate,
+                            "an owner that sees cleanup count {} must see that cleanup's \
+                             chain swap (DESIGN.md §6.1: the count is published after the swap)",
+                            entry.gate
+                        );
+                        owned.catch_up(entry.gate, released);
+                    }
+                });
+            }
             op(&mut pin)
             // `pin` drops here: the exit store.
         };
@@ -172,11 +289,13 @@ impl<T> Local<T> {
         result
     }
 
-    /// Starts an operation by this slot's owner, and catches its private
-    /// fields up with the cleanups it missed. No read-modify-write and,
-    /// with membarrier, no hardware fence.
+    /// Starts an operation by this slot's owner: the handshake's owner half
+    /// up to the gate load. No read-modify-write and, with membarrier, no
+    /// hardware fence. The caller must end it with [`exit`](Self::exit)
+    /// (directly, on a fast hit that cannot unwind) or hand it to
+    /// [`resume`](Self::resume), and run no user code in between.
     #[inline(always)]
-    fn enter<'a>(&'a self, leftovers: &'a mut Leftovers<T>) -> Pinned<'a, T> {
+    pub(super) fn enter(&self) -> Entry {
         // MUTANT (verification/) `gate_load_relaxed`: the owner reads the
         // claim and count without Acquire.
         #[cfg(not(victim_pool_mutant = "gate_load_relaxed"))]
@@ -200,30 +319,91 @@ impl<T> Local<T> {
         // Acquire pairs with the Release store that ends a cleanup's claim:
         // what it did to `owned` and to our chains happened-before.
         let gate = self.gate.load(GATE_LOAD);
-        let may_own = gate & CLAIMED == 0;
-        let pin = Pinned {
-            local: self,
-            idle,
-            may_own,
-            leftovers,
-        };
-        if may_own {
-            let released = &mut *pin.leftovers;
-            self.owned.with_mut(|owned| {
-                // SAFETY: as in `Pinned::with_owned` (`may_own`, sole owner,
-                // not nested).
-                let owned = unsafe { &mut *owned };
-                if owned.behind(gate) {
-                    invariant!(
-                        self.swapped_by.load(Ordering::Relaxed) >= gate,
-                        "an owner that sees cleanup count {gate} must see that cleanup's \
-                         chain swap (DESIGN.md §6.1: the count is published after the swap)"
-                    );
-                    owned.catch_up(gate, released);
-                }
-            });
+        Entry { idle, gate }
+    }
+
+    /// Runs `f` on `owned` if this operation may touch it and it has caught
+    /// up with every cleanup (the fast path's only access): the claim is
+    /// tested before `owned` is touched, then the count compared. `None`
+    /// otherwise; the caller then [`resume`](Self::resume)s.
+    #[inline(always)]
+    pub(super) fn owned_if_current<R>(
+        &self,
+        entry: Entry,
+        f: impl FnOnce(&mut Owned<T>) -> R,
+    ) -> Option<R> {
+        if !entry.may_own() {
+            return None;
         }
-        pin
+        self.owned.with_mut(|owned| {
+            // SAFETY: as in `Pinned::owned_by` (`may_own`, sole owner, not
+            // nested: the fast path holds no other reference to `owned`).
+            let owned = unsafe { &mut *owned };
+            if owned.behind(entry.gate) {
+                None
+            } else {
+                Some(f(owned))
+            }
+        })
+    }
+
+    /// Takes the private item, which
+    /// [`owned_if_current`](Self::owned_if_current) just found there in
+    /// this operation (`entry`). One move, nothing that can unwind.
+    #[inline(always)]
+    pub(super) fn take_private(&self, entry: Entry) -> T {
+        debug_assert!(entry.may_own());
+        self.owned.with_mut(|owned| {
+            // SAFETY: as in `owned_if_current`, which the caller just ran
+            // for this operation: `owned` is ours and holds a private item.
+            unsafe { (*owned).private.take_full() }
+        })
+    }
+
+    /// Stores `value` into the private field, which
+    /// [`owned_if_current`](Self::owned_if_current) just found free in this
+    /// operation (`entry`). One move, nothing that can unwind.
+    #[inline(always)]
+    pub(super) fn put_private(&self, entry: Entry, value: T) {
+        debug_assert!(entry.may_own());
+        self.owned.with_mut(|owned| {
+            // SAFETY: as in `owned_if_current`, which the caller just ran
+            // for this operation and which found `owned` ours.
+            unsafe { &mut *owned }.store_private(value);
+        });
+    }
+
+    /// Ends the operation `entry` started.
+    #[inline(always)]
+    pub(super) fn exit(&self, entry: Entry) {
+        self.exit_from(entry.idle);
+    }
+
+    /// Ends the operation that found the pin at `idle`.
+    #[inline(always)]
+    fn exit_from(&self, idle: usize) {
+        // Release pairs with cleanup's Acquire load of `pin`: everything
+        // this operation did to `owned` and to chains happened-before
+        // cleanup touches or frees them.
+        self.pin.store(idle.wrapping_add(2), Ordering::Release);
+        #[cfg(debug_assertions)]
+        operation_flag::set(false);
+    }
+}
+
+/// What [`Local::enter`] saw: the pin before the operation and the gate
+/// after the light fence.
+#[derive(Clone, Copy)]
+pub(super) struct Entry {
+    idle: usize,
+    gate: u64,
+}
+
+impl Entry {
+    /// True when the owner may touch `owned` in this operation.
+    #[inline(always)]
+    fn may_own(self) -> bool {
+        self.gate & CLAIMED == 0
     }
 }
 
@@ -379,7 +559,7 @@ impl<T> Pinned<'_, T> {
         if !self.may_own {
             return None;
         }
-        self.owned_by(|owned, _| owned.private.take())
+        self.owned_by(|owned, _| owned.take_private())
     }
 
     /// True when Put may store its item straight into the private field:
@@ -395,10 +575,7 @@ impl<T> Pinned<'_, T> {
     #[inline(always)]
     pub(super) fn put_private(&mut self, value: T) {
         debug_assert!(self.may_own);
-        self.owned_by(|owned, _| {
-            debug_assert!(owned.private.is_none());
-            owned.private = Some(value);
-        });
+        self.owned_by(|owned, _| owned.store_private(value));
     }
 
     /// Items the slot holds outside its chain: 1 if this operation may
@@ -429,14 +606,7 @@ impl<T> Pinned<'_, T> {
 impl<T> Drop for Pinned<'_, T> {
     #[inline(always)]
     fn drop(&mut self) {
-        // Release pairs with cleanup's Acquire load of `pin`: everything
-        // this operation did to `owned` and to chains happened-before
-        // cleanup touches or frees them.
-        self.local
-            .pin
-            .store(self.idle.wrapping_add(2), Ordering::Release);
-        #[cfg(debug_assertions)]
-        operation_flag::set(false);
+        self.local.exit_from(self.idle);
     }
 }
 
