@@ -60,7 +60,7 @@ pub struct Failure {
     pub shuttle: Option<ShuttleCase>,
     /// What Go's `sync.Pool` returned on the history (`poolcheck go-diff`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub go: Option<crate::go_diff::GoCase>,
+    pub go: Option<GoCase>,
 }
 
 /// The mutant this binary was compiled as: `VICTIM_POOL_MUTANT` at build
@@ -117,4 +117,28 @@ pub fn save(dir: &Path, failure: &Failure) -> Result<PathBuf, String> {
     let text = serde_json::to_string_pretty(failure).map_err(|e| e.to_string())?;
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// What Go returned on a saved history, step by step.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoCase {
+    /// `go1.X.Y`, as `go version` printed it.
+    pub version: String,
+    /// Slots (= GOMAXPROCS) the history ran with.
+    pub slots: usize,
+    /// Each step's Get results (`None`: nil), by step index.
+    pub got: Vec<Vec<Option<u64>>>,
+    /// The end: each used slot drained in turn, without New.
+    pub drained: Vec<Option<u64>>,
+}
+
+impl GoCase {
+    /// Go's results, as the sequential trace's observation of one step
+    /// (`None`: the final drain).
+    pub fn observed(&self, index: Option<usize>) -> Vec<Option<u64>> {
+        match index {
+            Some(i) => self.got.get(i).cloned().unwrap_or_default(),
+            None => self.drained.clone(),
+        }
+    }
 }

@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::ProgressBar;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::failure::{self, built_mutant, Failure, Kind, FORMAT};
+use crate::failure::{self, built_mutant, Failure, GoCase, Kind, FORMAT};
 use crate::fuzz;
 use crate::history::{describe, History, Op, SLOTS};
 
@@ -30,19 +30,6 @@ const OLDEST_GO: (u32, u32) = (1, 13);
 /// Where Go is looked for after `--go`, `$GO` and `go` on `PATH`: the
 /// Debian package's directory (not on `PATH` by default).
 const DEBIAN_GO: &str = "/usr/lib/go-1.19/bin/go";
-
-/// What Go returned on a saved history, step by step.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GoCase {
-    /// `go1.X.Y`, as `go version` printed it.
-    pub version: String,
-    /// Slots (= GOMAXPROCS) the history ran with.
-    pub slots: usize,
-    /// Each step's Get results (`None`: nil), by step index.
-    pub got: Vec<Vec<Option<u64>>>,
-    /// The end: each used slot drained in turn, without New.
-    pub drained: Vec<Option<u64>>,
-}
 
 /// A Go toolchain, and the replay program built with it.
 #[derive(Clone, Debug)]
@@ -738,14 +725,6 @@ fn save_divergence(
             go: Some(c.go),
         },
     )
-}
-
-/// Go's results, as the sequential trace's observation of one step.
-pub fn go_observed(case: &GoCase, index: Option<usize>) -> Vec<Option<u64>> {
-    match index {
-        Some(i) => case.got.get(i).cloned().unwrap_or_default(),
-        None => case.drained.clone(),
-    }
 }
 
 /// The run as JUnit XML: one test case per slot count.

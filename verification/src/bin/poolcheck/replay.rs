@@ -161,10 +161,10 @@ fn lock_free_lines(state: &LfState) -> Vec<String> {
 
 /// Puts Go's saved results beside each step of a sequential trace; the
 /// first step where they differ from the reference's, in words.
-fn add_go_column(trace: &mut [StepTrace], go: &crate::go_diff::GoCase) -> Option<String> {
+fn add_go_column(trace: &mut [StepTrace], go: &crate::failure::GoCase) -> Option<String> {
     let mut first = None;
     for t in trace {
-        let got = crate::go_diff::go_observed(go, t.index);
+        let got = go.observed(t.index);
         if first.is_none() && got != t.reference.got {
             let msg = format!(
                 "{}: Go {} ({} slots) got [{}], reference got [{}]",
