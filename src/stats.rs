@@ -25,9 +25,12 @@ pub(crate) enum Event {
     BoundDrop,
     /// A Put that chaos mode dropped (no operation).
     ChaosDrop,
+    /// Items an owner released itself when it caught up with cleanups that
+    /// found it inside an operation (they count as `cleanup_drops`).
+    CatchUpDrop,
 }
 
-const EVENTS: usize = 9;
+const EVENTS: usize = 10;
 
 /// One slot's counters. Written only by the slot's owner.
 #[derive(Debug)]
@@ -45,9 +48,15 @@ impl SlotStats {
     /// Counts `event`. Only the slot's owner may call it (single writer).
     #[inline(always)]
     pub(crate) fn record(&self, event: Event) {
+        self.record_n(event, 1);
+    }
+
+    /// Counts `n` of `event` (single writer, as [`record`](Self::record)).
+    #[inline(always)]
+    pub(crate) fn record_n(&self, event: Event, n: u64) {
         let counter = &self.counts[event as usize];
         counter.store(
-            counter.load(Ordering::Relaxed).wrapping_add(1),
+            counter.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
         );
     }
@@ -119,7 +128,9 @@ pub struct PoolStats {
     pub refused: u64,
     /// Puts dropped at random by chaos mode.
     pub chaos_drops: u64,
-    /// Items dropped by cleanups (the victim generation they released).
+    /// Items dropped by cleanups: the victim generation they released,
+    /// and what an owner released itself when it caught up with a cleanup
+    /// that had found it inside an operation.
     pub cleanup_drops: u64,
     /// Cleanups run on this pool.
     pub cleanups: u64,
@@ -163,6 +174,7 @@ impl PoolStats {
         self.puts += operations.saturating_sub(pinned_gets) + slot.read(Event::ChaosDrop);
         self.bound_drops += slot.read(Event::BoundDrop);
         self.chaos_drops += slot.read(Event::ChaosDrop);
+        self.cleanup_drops += slot.read(Event::CatchUpDrop);
     }
 
     /// All Gets counted: `hits() + misses`.

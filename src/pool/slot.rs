@@ -16,7 +16,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::chain::PooledChain;
-use crate::stats::SlotStats;
+use crate::stats::{Event, SlotStats};
 use crate::sync::{
     invariant, light_fence, AtomicPtr, AtomicU64, AtomicUsize, Lifecycle, Ordering, UnsafeCell,
 };
@@ -271,7 +271,12 @@ impl<T> Local<T> {
                              chain swap (DESIGN.md §6.1: the count is published after the swap)",
                             entry.gate
                         );
+                        let before = released.len;
                         owned.catch_up(entry.gate, released);
+                        let dropped = (released.len - before) as u64;
+                        if dropped != 0 {
+                            self.stats.record_n(Event::CatchUpDrop, dropped);
+                        }
                     }
                 });
             }
