@@ -409,6 +409,9 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<boo
                     let _ = writeln!(out, "      >>> {d}");
                 }
             }
+            // A go-diff failure is the reference disagreeing with Go's saved
+            // results: it happened again when they still disagree.
+            let happened = outcome.divergence.is_some() || go_divergence.is_some();
             let reproduced = match (&outcome.divergence, go_divergence) {
                 (Some((at, msg)), _) => format!(
                     "reproduced at {}: {msg}",
@@ -421,7 +424,6 @@ pub fn replay(path: &Path, html: Option<PathBuf>, attempts: usize) -> Result<boo
                     "did NOT reproduce: the implementations agree on every step".to_string()
                 }
             };
-            let happened = outcome.divergence.is_some();
             (outcome.trace, reproduced, happened)
         }
         Kind::Adversarial => {
