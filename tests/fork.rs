@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 
-use common::DropLedger;
+use common::{exited_ok, fork_and_check, fork_with_alarm, DropLedger};
 use victim_pool::Pool;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -22,43 +21,6 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Forks; the child runs `child` (exit status 0 if it returns true, 1 if
-/// false, 2 if it panics, killed by SIGALRM if it hangs for 20 s) and never
-/// returns. The parent gets the child's wait status.
-fn fork_and_check(child: impl FnOnce() -> bool) -> i32 {
-    fork_with_alarm(20, child)
-}
-
-/// [`fork_and_check`] with the child's time limit in seconds.
-fn fork_with_alarm(seconds: u32, child: impl FnOnce() -> bool) -> i32 {
-    // SAFETY: `fork` has no memory-safety preconditions; the child only
-    // runs `child` and leaves with `_exit`, never returning into the test
-    // harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: `alarm` and `_exit` are async-signal-safe and touch no
-        // memory of ours.
-        unsafe { libc::alarm(seconds) };
-        let code = match catch_unwind(AssertUnwindSafe(child)) {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(_) => 2,
-        };
-        // SAFETY: as above.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid);
-    status
-}
-
-fn exited_ok(status: i32) -> bool {
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
 #[test]

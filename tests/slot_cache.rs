@@ -7,6 +7,8 @@ use std::thread;
 
 use victim_pool::{release_thread_slot, Pool};
 
+mod common;
+
 fn pool() -> Pool<Box<u64>> {
     Pool::builder().manual_cleanup().build()
 }
@@ -87,35 +89,6 @@ fn a_pool_built_where_a_dropped_one_was_has_its_own_slots() {
     .unwrap();
 }
 
-/// Forks; the child runs `child` and leaves with status 0 if it returns
-/// true, 1 if false, 2 if it panics (killed by SIGALRM after 20 s). True
-/// when the child exited with 0.
-#[cfg(all(target_os = "linux", not(miri)))]
-fn in_forked_child(child: impl FnOnce() -> bool) -> bool {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-    // SAFETY: `fork` has no memory-safety preconditions; the child only
-    // runs `child` and leaves with `_exit`, never returning into the test
-    // harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        // SAFETY: `alarm` and `_exit` are async-signal-safe and touch no
-        // memory of ours.
-        unsafe { libc::alarm(20) };
-        let code = match catch_unwind(AssertUnwindSafe(child)) {
-            Ok(true) => 0,
-            Ok(false) => 1,
-            Err(_) => 2,
-        };
-        // SAFETY: as above.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: `pid` is our child; `status` is a valid out-pointer.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
-}
-
 #[cfg(all(target_os = "linux", not(miri)))]
 #[test]
 fn a_forked_child_goes_on_with_the_forking_threads_cached_slots() {
@@ -123,7 +96,7 @@ fn a_forked_child_goes_on_with_the_forking_threads_cached_slots() {
         let pool = pool();
         pool.put(Box::new(7)); // cached before the fork
         let slot = pool.local().slot();
-        let child_ok = in_forked_child(|| {
+        let child_ok = common::exited_ok(common::fork_and_check(|| {
             // The forking thread keeps its id in the child, so its cached
             // slot is still its own: the item it put before the fork, and
             // a cleanup in the child that sees the slot as a live thread's.
@@ -132,7 +105,7 @@ fn a_forked_child_goes_on_with_the_forking_threads_cached_slots() {
             pool.cleanup();
             ok &= pool.try_get() == Some(Box::new(8));
             ok && pool.stats().victim_hits == 1
-        });
+        }));
         assert!(child_ok, "the child lost the forking thread's slot");
         assert_eq!(pool.try_get(), Some(Box::new(7)));
     })

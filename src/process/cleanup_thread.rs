@@ -37,19 +37,25 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 pub const AUTOMATIC_CLEANUP_ENV: &str = "VICTIM_POOL_AUTOMATIC_CLEANUP";
 
 /// Shortest and longest tick of the interval rounds.
+#[cfg(not(any(loom, shuttle)))]
 const MIN_TICK: Duration = Duration::from_millis(1);
+#[cfg(not(any(loom, shuttle)))]
 const MAX_TICK: Duration = Duration::from_secs(1);
 
 /// A drop worker busy with one job this long while others wait is given up
 /// on and replaced.
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(500);
 
 /// At most this many workers are left stuck in a `T::drop` at once; beyond
 /// that, released items wait for one of them to come back.
+#[cfg(not(any(loom, shuttle)))]
 pub(crate) const MAX_STUCK_WORKERS: usize = 8;
 
 /// Thread names (Linux keeps 15 bytes of a name).
+#[cfg(not(any(loom, shuttle)))]
 const DRIVER_NAME: &str = "vpool-cleanup";
+#[cfg(not(any(loom, shuttle)))]
 const WORKER_NAME: &str = "vpool-drop";
 
 #[cfg(not(any(loom, shuttle)))]

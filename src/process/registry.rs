@@ -93,12 +93,8 @@ pub(crate) fn cleanup_if(
     let gate = fork::gate();
     #[cfg(not(victim_pool_mutant = "sweep_upgrades_outside_gate"))]
     let pool = pool.upgrade()?;
-    let released = due(&*pool).then(|| pool.cleanup_under_gate(&gate));
-    // The pool first, then the gate.
-    #[cfg(not(victim_pool_mutant = "sweep_upgrades_outside_gate"))]
-    drop(pool);
-    drop(gate);
-    released
+    // Declared after the gate, so dropped before it: the pool first.
+    due(&*pool).then(|| pool.cleanup_under_gate(&gate))
 }
 
 /// Drops a caught panic's payload, whose own `Drop` may panic too: then the

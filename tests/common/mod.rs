@@ -147,3 +147,48 @@ where
     );
     ledger.assert_each_dropped_once();
 }
+
+/// `fork(2)` helpers for the tests that fork.
+#[cfg(all(target_os = "linux", not(miri)))]
+mod forking {
+    /// Forks; the child runs `child` (exit status 0 if it returns true, 1 if
+    /// false, 2 if it panics, killed by SIGALRM if it hangs for 20 s) and never
+    /// returns. The parent gets the child's wait status.
+    pub fn fork_and_check(child: impl FnOnce() -> bool) -> i32 {
+        fork_with_alarm(20, child)
+    }
+
+    /// [`fork_and_check`] with the child's time limit in seconds.
+    pub fn fork_with_alarm(seconds: u32, child: impl FnOnce() -> bool) -> i32 {
+        // SAFETY: `fork` has no memory-safety preconditions; the child only
+        // runs `child` and leaves with `_exit`, never returning into the test
+        // harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // SAFETY: `alarm` and `_exit` are async-signal-safe and touch no
+            // memory of ours.
+            unsafe { libc::alarm(seconds) };
+            let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+                Ok(true) => 0,
+                Ok(false) => 1,
+                Err(_) => 2,
+            };
+            // SAFETY: as above.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: `pid` is our child; `status` is a valid out-pointer.
+        let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(waited, pid);
+        status
+    }
+
+    pub fn exited_ok(status: i32) -> bool {
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
+    }
+}
+
+#[cfg(all(target_os = "linux", not(miri)))]
+#[allow(unused_imports, reason = "each test binary uses some of them")]
+pub use forking::{exited_ok, fork_and_check, fork_with_alarm};

@@ -81,6 +81,21 @@ fn shared_mark_survives_cleanup() {
     });
 }
 
+/// An owner that makes two rounds of two Puts and a cleanup: the second
+/// Put of each round overflows into a new shared chain, which the round's
+/// cleanup turns into the victim (items 1 and 3 in victim chains).
+fn spawn_owner_of_two_victim_chains(pool: &Arc<Pool<u64>>) -> thread::JoinHandle<()> {
+    let pool = pool.clone();
+    thread::spawn(move || {
+        for round in 0..2 {
+            pool.put(2 * round);
+            pool.put(2 * round + 1);
+            pool.cleanup();
+        }
+        victim_pool::release_thread_slot();
+    })
+}
+
 /// A thief reaches an owner's second victim chain while the victim mark is
 /// still set from the first cleanup (so the second cleanup's `set` skips its
 /// Release RMW, and the mark's Acquire load synchronises only with the
@@ -93,18 +108,7 @@ fn shared_mark_survives_cleanup() {
 fn second_victim_chain_reaches_thief() {
     model("second_victim_chain_reaches_thief", || {
         let pool = Arc::new(Pool::<u64>::builder().build());
-        let owner = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                for round in 0..2 {
-                    // The second Put of each round overflows into a new chain.
-                    pool.put(2 * round);
-                    pool.put(2 * round + 1);
-                    pool.cleanup();
-                }
-                victim_pool::release_thread_slot();
-            })
-        };
+        let owner = spawn_owner_of_two_victim_chains(&pool);
         let thief = {
             let pool = pool.clone();
             thread::spawn(move || {
@@ -219,18 +223,7 @@ fn cleanup_meets_a_fresh_slot() {
 fn victim_mark_names_the_generation_it_scanned() {
     model("victim_mark_names_the_generation_it_scanned", || {
         let pool = Arc::new(Pool::<u64>::builder().build());
-        let owner = {
-            let pool = pool.clone();
-            thread::spawn(move || {
-                for round in 0..2 {
-                    // The second Put of each round goes to the shared chain.
-                    pool.put(2 * round);
-                    pool.put(2 * round + 1);
-                    pool.cleanup();
-                }
-                victim_pool::release_thread_slot();
-            })
-        };
+        let owner = spawn_owner_of_two_victim_chains(&pool);
         let thief = {
             let pool = pool.clone();
             thread::spawn(move || {
