@@ -87,7 +87,7 @@ section "poolcheck explain: a loom, a shuttle and a reclamation lesson (trace dr
 # (The differential and test lessons build other targets; not run here.)
 for lesson in "push_publish_relaxed|publishes the new head with Relaxed instead of Release" \
               "pop_tail_without_cas|takes the tail index with a plain store instead of winning a CAS" \
-              "cleanup_frees_victim_early|use after free of chain"; do
+              "cleanup_frees_victim_early|use after free of"; do
   name=${lesson%%|*}; rule=${lesson#*|}
   POOLCHECK_TARGET_DIR=$base/poolcheck POOLCHECK_CHECKER_TARGET_DIR=$(cd "$base" && pwd) CARGO_TARGET_DIR=$base/std \
     cargo run -q --release -p victim-pool-verification --bin poolcheck -- explain "$name" | tail -3
