@@ -156,6 +156,14 @@ fn looping(op: impl Fn() + Send + 'static) -> impl Drop {
     Stop(stop, Some(thread))
 }
 
+/// Forks up to `rounds` times (`fork_one` forks once and returns the
+/// child's wait status); the status of the first child that failed or hung.
+fn first_failed_child(rounds: u64, mut fork_one: impl FnMut(u64) -> i32) -> Option<i32> {
+    (0..rounds)
+        .map(&mut fork_one)
+        .find(|&status| !exited_ok(status))
+}
+
 /// A `LocalHandle` keeps its slot past `release_thread_slot`, and the
 /// thread's next operation leases a second one: in a child, both are the
 /// forking thread's, so grace periods wait for the handle's operations (the
@@ -217,22 +225,14 @@ fn stats_in_flight_at_a_fork_leave_the_child_no_lock_held() {
             std::hint::black_box(pool.stats());
         })
     };
-    let mut failures = Vec::new();
-    for _ in 0..common::scaled(200).max(40) {
-        let status = fork_with_alarm(5, || {
+    let failed = first_failed_child(common::scaled(200).max(40) as u64, |_| {
+        fork_with_alarm(5, || {
             pool.cleanup();
             pool.stats().cleanups >= 1
-        });
-        if !exited_ok(status) {
-            failures.push(status);
-            break;
-        }
-    }
+        })
+    });
     drop(reader);
-    assert!(
-        failures.is_empty(),
-        "children failed or hung: {failures:x?}"
-    );
+    assert_eq!(failed, None, "a child failed or hung (its wait status)");
 }
 
 /// A sweep (`cleanup_all` or the cleanup thread) holds a pool only under
@@ -248,26 +248,18 @@ fn a_sweep_in_flight_at_a_fork_leaves_the_child_free_to_drop_its_pools() {
             .collect(),
     );
     let sweeper = looping(victim_pool::cleanup_all);
-    let mut failures = Vec::new();
-    for round in 0..100u64 {
+    let failed = first_failed_child(100, |round| {
         for pool in pools.iter().flatten() {
             pool.put(round);
         }
         // The child drops its copy of the pools; the parent keeps its own.
-        let status = fork_with_alarm(5, || {
+        fork_with_alarm(5, || {
             drop(pools.take());
             true
-        });
-        if !exited_ok(status) {
-            failures.push(status);
-            break;
-        }
-    }
+        })
+    });
     drop(sweeper);
-    assert!(
-        failures.is_empty(),
-        "children failed or hung: {failures:x?}"
-    );
+    assert_eq!(failed, None, "a child failed or hung (its wait status)");
 }
 
 #[cfg(feature = "fault-injection")]
