@@ -265,8 +265,9 @@ mod membarrier {
         } else {
             UNAVAILABLE
         };
-        // Threads that race here all registered or all read the same
-        // refusal; the first to finish decides for the whole process.
+        // Threads that race here each try to register; the first to
+        // finish decides for the whole process (registering twice is
+        // harmless).
         let _ = STATE.compare_exchange(UNKNOWN, state, Ordering::Relaxed, Ordering::Relaxed);
     }
 

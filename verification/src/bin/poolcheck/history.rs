@@ -483,16 +483,6 @@ pub fn describe(step: Step) -> String {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic".to_string()
-    }
-}
-
 /// Replays `history` on the lock-free pool, the reference and the model.
 /// Stops at the first disagreement. With `trace`, records every step.
 pub fn run(history: &History, trace: bool) -> Outcome {
@@ -515,7 +505,10 @@ pub fn run(history: &History, trace: bool) -> Outcome {
         let (put, lf_obs) = match lf_result {
             Ok(r) => r,
             Err(payload) => {
-                let msg = format!("lock-free pool panicked: {}", panic_message(&*payload));
+                let msg = format!(
+                    "lock-free pool panicked: {}",
+                    crate::context::panic_text(&*payload)
+                );
                 out.divergence = Some((Some(index), msg));
                 // The pool may be corrupt: leak it rather than drop it.
                 std::mem::forget(lf.pool.take());
@@ -681,7 +674,7 @@ fn drain_and_check(
                     std::mem::forget(lf.pool.take());
                     let msg = format!(
                         "lock-free pool panicked while draining: {}",
-                        panic_message(&*p)
+                        crate::context::panic_text(&*p)
                     );
                     return (lo, ro, Some(msg));
                 }
