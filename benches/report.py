@@ -7,7 +7,8 @@ run.
 Inputs (all under the report dir): criterion/ (CRITERION_HOME of both
 `shapes` runs: the normal one and the `BENCH_FALLBACK=1` one), pause.json,
 memory.json, go.txt (optional: `go test -bench` output), instructions.json
-(callgrind counts), fence-mode-{normal,fallback}.txt and machine.txt, each
+(callgrind counts), cpu.json (one-thread CPU times, benches/cpu_time.py),
+fence-mode-{normal,fallback}.txt and machine.txt, each
 optional. Only the standard library is needed for the tables; the plots need
 matplotlib (skipped with a note when it is missing).
 """
@@ -495,6 +496,90 @@ def instruction_table(lines):
     lines.append("")
 
 
+def one_thread_table(lines):
+    """Instructions (callgrind) and CPU time (perf task-clock) of one thread
+    per iteration, for victim-pool, the bound and Go, with the targets that
+    these loops measure."""
+    ipath, cpath = (os.path.join(DIR, f) for f in ("instructions.json", "cpu.json"))
+    if not os.path.exists(cpath):
+        return
+    cpu = json.load(open(cpath))
+    instr = json.load(open(ipath)) if os.path.exists(ipath) else {}
+    lines.append("## One thread: instructions and CPU time per iteration\n")
+    lines.append(
+        "The loops of `benches/instructions.rs` on one thread: CPU time from `perf stat -e "
+        "task-clock` (time the thread ran, so the load of a shared machine moves it little), "
+        "instructions from callgrind; Go is the same loop in `benches/go` "
+        "(`-test.cpu=1`, one goroutine). Each figure is the difference of two runs of "
+        "different lengths over the difference in iterations, the smallest of three "
+        "rounds (`benches/cpu_time.py`).\n"
+    )
+
+    def num(x, unit=""):
+        return "–" if x is None else f"{x:g}{unit}"
+
+    def times(a, b):
+        return f"{a / b:.2f}×" if a and b else "–"
+
+    lines.append("| item | API | instructions | CPU ns | × bound | Go CPU ns | × Go |")
+    lines.append("|---|---|---|---|---|---|---|")
+    apis = [("victim-pool", "`Pool::get`/`put`"), ("victim-pool-local", "`LocalHandle`"),
+            ("victim-pool-fallback", "fallback fences"), ("tls-bound", "thread-local `Vec` (bound)")]
+    for item in ITEMS:
+        bound = cpu.get(f"tls-bound.{item}")
+        go = cpu.get(f"go-pool.{item}")
+        for key, api in apis:
+            ns = cpu.get(f"{key}.{item}")
+            lines.append(
+                f"| {item} | {api} | {num(instr.get(f'{key}.{item}'))} | {num(ns)} | "
+                f"{times(ns, bound)} | {num(go)} | {times(ns, go)} |"
+            )
+    lines.append("")
+    lines.append("| shape (one iteration) | item | instructions | CPU ns | Go CPU ns | × Go |")
+    lines.append("|---|---|---|---|---|---|")
+    for key, shape in (("overflow", "Overflow (100 Puts, 100 Gets)"),
+                       ("starvation", "Starvation (67 Puts, 100 Gets, no New)")):
+        for item in ("vec1k", "box_u64"):
+            ns, go = cpu.get(f"victim-pool-{key}.{item}"), cpu.get(f"go-{key}.{item}")
+            lines.append(
+                f"| {shape} | {item} | {num(instr.get(f'victim-pool-{key}.{item}'))} | {num(ns)} | "
+                f"{num(go)} | {times(ns, go)} |"
+            )
+    for item in ("vec1k", "box_u64"):
+        n = instr.get(f"victim-pool-miss.{item}")
+        if n is not None:
+            lines.append(f"\nA Get that misses everything (one thread, an emptied chain), {item}: {n} instructions.")
+    lines.append("")
+
+    checks = []
+    for item in ("box_u64", "vec1k"):
+        ns, bound, go = (cpu.get(f"{k}.{item}") for k in ("victim-pool", "tls-bound", "go-pool"))
+        local = cpu.get(f"victim-pool-local.{item}")
+        if ns and bound:
+            checks.append((f"Pool `{item}` ≤ 1.25× the bound", f"{ns / bound:.2f}×", ns <= 1.25 * bound))
+        if local and bound:
+            checks.append((f"Pool `{item}` `LocalHandle` ≤ 1.1× the bound", f"{local / bound:.2f}×", local <= 1.1 * bound))
+        if ns and go:
+            checks.append((f"Pool `{item}` ≥ 2× faster than Go", f"{go / ns:.2f}× faster", go >= 2 * ns))
+        fb = cpu.get(f"victim-pool-fallback.{item}")
+        if fb and ns:
+            checks.append((f"Pool `{item}` fallback fences ≤ 1.5× membarrier mode", f"{fb / ns:.2f}×", fb <= 1.5 * ns))
+    n = instr.get("victim-pool.box_u64")
+    if n is not None:
+        checks.append(("≤ 80 instructions per private Get+Put, `box_u64`", str(n), n <= 80))
+    for key, shape in (("overflow", "Overflow"), ("starvation", "Starvation")):
+        for item in ("vec1k", "box_u64"):
+            ns, go = cpu.get(f"victim-pool-{key}.{item}"), cpu.get(f"go-{key}.{item}")
+            if ns and go:
+                checks.append((f"{shape} `{item}` ≤ 0.8× Go", f"{ns / go:.2f}×", ns <= 0.8 * go))
+    if checks:
+        lines.append("| target (one thread, CPU time) | measured | met? |")
+        lines.append("|---|---|---|")
+        for target, measured, met in checks:
+            lines.append(f"| {target} | {measured} | {'yes' if met else '**no**'} |")
+        lines.append("")
+
+
 def load_fence_modes():
     """{"normal"|"fallback": "Membarrier"|"Fallback"} as the shapes runs wrote it."""
     out = {}
@@ -532,6 +617,7 @@ def main():
         )
     targets(shapes, lines, fence_modes)
     instruction_table(lines)
+    one_thread_table(lines)
     note = plot_shapes(shapes, os.path.join(DIR, "plot-shapes"))
     if note is None:
         note = plot(shapes, os.path.join(DIR, "plot"))

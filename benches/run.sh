@@ -26,7 +26,7 @@ report="$(cd "$report" && pwd)"
 export BENCH_REPORT_DIR="$report"
 export CRITERION_HOME="$report/criterion"
 rm -rf "$CRITERION_HOME" "$report/go.txt" "$report/pause.json" "$report/memory.json" \
-  "$report/instructions.json" "$report"/fence-mode-*.txt
+  "$report/instructions.json" "$report/cpu.json" "$report"/fence-mode-*.txt
 
 quick="${BENCH_QUICK:-}"
 [ "$quick" = 0 ] && quick=""
@@ -101,9 +101,40 @@ if command -v valgrind >/dev/null; then
       sep=$',\n'
     done
   done
+  # A Get that misses, and one iteration of Overflow and of Starvation on
+  # one thread (fewer iterations: each is a hundred operations or more).
+  for pool in victim-pool-miss victim-pool-overflow victim-pool-starvation; do
+    for item in vec1k box_u64; do
+      counts=()
+      for n in 1000 11000; do
+        out=$(INSTR_CASE="$pool.$item" INSTR_ITERS=$n \
+          valgrind --tool=callgrind --callgrind-out-file=/dev/null "$instr_bin" 2>&1)
+        counts+=("$(sed -n 's/.*Collected : //p' <<<"$out")")
+      done
+      per=$(( (counts[1] - counts[0]) / 10000 ))
+      echo "$pool.$item: $per instructions"
+      printf '%s  "%s.%s": %s' "$sep" "$pool" "$item" "$per" >> "$report/instructions.json"
+    done
+  done
   printf '\n}\n' >> "$report/instructions.json"
 else
   echo "== valgrind not found: no instruction counts (apt-get install -y valgrind)"
+fi
+
+if command -v perf >/dev/null && perf stat -e task-clock true >/dev/null 2>&1; then
+  echo "== CPU time of one thread per iteration (perf stat -e task-clock)"
+  cargo bench -p victim-pool-benches --bench instructions --no-run
+  instr_bin=$(ls -t "${CARGO_TARGET_DIR:-target}"/release/deps/instructions-* | grep -v '\.d$' | head -1)
+  go_test=""
+  if [ -n "$go_bin" ]; then
+    go_test="$report/go-pool.test"
+    (cd benches/go && "$go_bin" test -c -o "$go_test" .)
+  fi
+  # shellcheck disable=SC2086
+  python3 benches/cpu_time.py "$instr_bin" "$report/cpu.json" $go_test
+  rm -f "$go_test"
+else
+  echo "== perf not found or not permitted: no CPU times (apt-get install -y linux-perf)"
 fi
 
 echo "load avg: $(cut -d' ' -f1-3 /proc/loadavg) (at end)" >> "$report/machine.txt"

@@ -49,6 +49,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
@@ -248,6 +249,21 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
     ///
     /// Single producer (see [`push_head`](Self::push_head)).
     pub(crate) unsafe fn pop_head(&self) -> Option<T> {
+        let mut value = MaybeUninit::uninit();
+        // SAFETY: single producer (our contract); `value` is writable.
+        let taken = unsafe { self.pop_head_into(value.as_mut_ptr()) };
+        // SAFETY: `pop_head_into` moved a value into `value` when it returned true.
+        taken.then(|| unsafe { value.assume_init() })
+    }
+
+    /// [`pop_head`](Self::pop_head), moving the value into `*out`
+    /// (`PoolDequeue::pop_head_into`); true if it did.
+    ///
+    /// # Safety
+    ///
+    /// Single producer, and `out` is valid for a write of `T` (whatever it
+    /// holds is overwritten, not dropped).
+    pub(crate) unsafe fn pop_head_into(&self, out: *mut T) -> bool {
         self.life.touch();
         // SAFETY: producer-only cell; we are the producer.
         let head = self.head.with(|head| unsafe { *head });
@@ -258,9 +274,9 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             //   `prev` that was still set, and only this thread frees
             //   segments, after the unlinking consumer's clearing of that
             //   `prev` happened-before (see `reclaim`);
-            // - we are the ring's single producer.
-            if let Some(value) = unsafe { (*segment).ring.pop_head() } {
-                return Some(value);
+            // - we are the ring's single producer; `out` is writable.
+            if unsafe { (*segment).ring.pop_head_into(out) } {
+                return true;
             }
             // Relaxed: the pointee is kept alive by the argument above; we
             // only need some value of `prev`, and a stale one is still live.
@@ -271,14 +287,12 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         // drained chain shrinks to its head segment without waiting for a
         // consumer to pass by.
         if head.is_null() {
-            return None;
+            return false;
         }
-        let stolen = if self.tail.load(Ordering::Relaxed) != head {
-            self.pop_tail()
-        } else {
-            None
-        };
-        debug_assert!(stolen.is_none(), "pop_head saw every segment empty");
+        // SAFETY: `out` is writable (caller's contract).
+        let stolen =
+            self.tail.load(Ordering::Relaxed) != head && unsafe { self.pop_tail_into(out) };
+        debug_assert!(!stolen, "pop_head saw every segment empty");
         // SAFETY: we are the producer (caller contract).
         unsafe { self.reclaim() };
         stolen
@@ -286,11 +300,27 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
 
     /// Removes the oldest value. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
+        let mut value = MaybeUninit::uninit();
+        // SAFETY: `value` is writable.
+        let taken = unsafe { self.pop_tail_into(value.as_mut_ptr()) };
+        // SAFETY: `pop_tail_into` moved a value into `value` when it returned true.
+        taken.then(|| unsafe { value.assume_init() })
+    }
+
+    /// [`pop_tail`](Self::pop_tail), moving the value into `*out`; true if
+    /// it did.
+    ///
+    /// # Safety
+    ///
+    /// `out` is valid for a write of `T` (whatever it holds is overwritten,
+    /// not dropped).
+    pub(crate) unsafe fn pop_tail_into(&self, out: *mut T) -> bool {
         self.life.touch();
         if KEEP_UNLINKED {
             // No segment is freed before the chain itself, which outlives
             // `&self`: nothing to announce.
-            return self.pop_oldest();
+            // SAFETY: `out` is writable (our contract).
+            return unsafe { self.pop_oldest_into(out) };
         }
         // Announce ourselves before touching any segment. Acquire: if this
         // increment reads an unlinker's decrement (or anything after it in
@@ -298,14 +328,20 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         // happened-before our `tail` load, so we cannot load a segment
         // `reclaim` may free (module docs: no fence is needed).
         self.stealers.fetch_add(1, Ordering::Acquire);
-        let value = self.pop_oldest();
+        // SAFETY: `out` is writable (our contract).
+        let taken = unsafe { self.pop_oldest_into(out) };
         // Release pairs with the Acquire load in `reclaim`: our reads of any
         // segment happen-before the producer frees it.
         self.stealers.fetch_sub(1, Ordering::Release);
-        value
+        taken
     }
 
-    fn pop_oldest(&self) -> Option<T> {
+    /// The walk of `pop_tail_into` from the tail segment on.
+    ///
+    /// # Safety
+    ///
+    /// As [`pop_tail_into`](Self::pop_tail_into).
+    unsafe fn pop_oldest_into(&self, out: *mut T) -> bool {
         // Acquire pairs with the Release store/CAS that installed it.
         let mut segment = self.tail.load(Ordering::Acquire);
         while !segment.is_null() {
@@ -322,16 +358,16 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             // SAFETY: as above.
             #[cfg(not(victim_pool_mutant = "chain_next_after_pop"))]
             let next = unsafe { (*segment).next.load(Ordering::Acquire) };
-            // SAFETY: as above.
-            if let Some(value) = unsafe { (*segment).ring.pop_tail() } {
-                return Some(value);
+            // SAFETY: as above; `out` is writable (our contract).
+            if unsafe { (*segment).ring.pop_tail_into(out) } {
+                return true;
             }
             // MUTANT (verification/): `next` loaded after the pop.
             // SAFETY: as above.
             #[cfg(victim_pool_mutant = "chain_next_after_pop")]
             let next = unsafe { (*segment).next.load(Ordering::Acquire) };
             if next.is_null() {
-                return None;
+                return false;
             }
             // Drained: try to unlink it so later pops skip it. Release pairs
             // with the Acquire loads of `tail` (here and in `reclaim`).
@@ -347,7 +383,7 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
             }
             segment = next;
         }
-        None
+        false
     }
 
     /// Frees every segment that consumers have unlinked, if no consumer is

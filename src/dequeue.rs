@@ -27,6 +27,7 @@
 use core::fmt;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
+use core::ptr;
 
 use crate::sync::{invariant, Arc, AtomicBool, AtomicU64, Ordering, UnsafeCell};
 
@@ -202,11 +203,27 @@ impl<T> PoolDequeue<T> {
     /// Only one thread may call `push_head` / `pop_head` on a ring at a time
     /// (the single producer).
     pub(crate) unsafe fn pop_head(&self) -> Option<T> {
+        let mut value = MaybeUninit::uninit();
+        // SAFETY: single producer (our contract); `value` is writable.
+        let taken = unsafe { self.pop_head_into(value.as_mut_ptr()) };
+        // SAFETY: `pop_head_into` moved a value into `value` when it returned true.
+        taken.then(|| unsafe { value.assume_init() })
+    }
+
+    /// [`pop_head`](Self::pop_head), moving the value into `*out` (memory to
+    /// memory, so a 24-byte item is copied in the same pieces as every other
+    /// copy of it: DESIGN.md §5.2); true if it did.
+    ///
+    /// # Safety
+    ///
+    /// As [`pop_head`](Self::pop_head), and `out` is valid for a write of `T`
+    /// (whatever it holds is overwritten, not dropped).
+    pub(crate) unsafe fn pop_head_into(&self, out: *mut T) -> bool {
         let mut head_tail = self.head_tail.load(Ordering::Relaxed);
         let index = loop {
             let (head, tail) = unpack(head_tail);
             if head == tail {
-                return None;
+                return false;
             }
             let head = head.wrapping_sub(1);
             // The CAS only arbitrates the last value against `pop_tail`; the
@@ -227,25 +244,42 @@ impl<T> PoolDequeue<T> {
             "the producer pops index {index}, whose slot is empty: its value was \
              already taken (a slot is taken once per push, DESIGN.md §2)"
         );
-        let value = slot.value.with(|cell| {
+        slot.value.with(|cell| {
             // SAFETY:
             // - our CAS moved `head` below `index`, so no consumer can win it;
             // - the value was written by this thread's `push_head` of `index`
-            //   and nobody has taken it (consumers only take below `head`).
-            unsafe { (*cell).assume_init_read() }
+            //   and nobody has taken it (consumers only take below `head`);
+            //   this copy is its one move out;
+            // - `out` is valid for the write (caller's contract).
+            unsafe { ptr::copy_nonoverlapping((*cell).as_ptr(), out, 1) };
         });
         // Only the producer reads the tag, and it is this thread.
         slot.occupied.store(false, Ordering::Relaxed);
-        Some(value)
+        true
     }
 
     /// Removes the oldest value, if any. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
+        let mut value = MaybeUninit::uninit();
+        // SAFETY: `value` is writable.
+        let taken = unsafe { self.pop_tail_into(value.as_mut_ptr()) };
+        // SAFETY: `pop_tail_into` moved a value into `value` when it returned true.
+        taken.then(|| unsafe { value.assume_init() })
+    }
+
+    /// [`pop_tail`](Self::pop_tail), moving the value into `*out`; true if
+    /// it did.
+    ///
+    /// # Safety
+    ///
+    /// `out` is valid for a write of `T` (whatever it holds is overwritten,
+    /// not dropped).
+    pub(crate) unsafe fn pop_tail_into(&self, out: *mut T) -> bool {
         let mut head_tail = self.head_tail.load(Ordering::Relaxed);
         let index = loop {
             let (head, tail) = unpack(head_tail);
             if head == tail {
-                return None;
+                return false;
             }
             // MUTANT (verification/): takes index `tail` with a plain store
             // instead of winning a CAS for it.
@@ -280,14 +314,16 @@ impl<T> PoolDequeue<T> {
         #[cfg(victim_pool_mutant = "consumer_clears_typ_first")]
         slot.occupied.store(false, Ordering::Release);
         // typ-then-val: move the value out first ...
-        let value = slot.value.with(|cell| {
+        slot.value.with(|cell| {
             // SAFETY:
             // - our CAS won `index`, so no other consumer and not the
-            //   producer's `pop_head` will read it;
+            //   producer's `pop_head` will read it: this copy is its one
+            //   move out;
             // - `occupied` is still set, so the producer will not overwrite
             //   it until our Release store below;
-            // - the producer's write happened-before (Acquire CAS above).
-            unsafe { (*cell).assume_init_read() }
+            // - the producer's write happened-before (Acquire CAS above);
+            // - `out` is valid for the write (caller's contract).
+            unsafe { ptr::copy_nonoverlapping((*cell).as_ptr(), out, 1) };
         });
         // ... then hand the slot back. Release pairs with the Acquire load in
         // `push_head`.
@@ -299,7 +335,7 @@ impl<T> PoolDequeue<T> {
         // MUTANT (verification/): hands the slot back without Release.
         #[cfg(victim_pool_mutant = "consumer_typ_store_relaxed")]
         slot.occupied.store(false, Ordering::Relaxed);
-        Some(value)
+        true
     }
 }
 

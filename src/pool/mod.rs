@@ -29,7 +29,7 @@ pub use cleanup::Released;
 pub use guard::{Guard, OwnedPoolGuard, PoolGuard};
 pub use process_wide::{cleanup_all, release_thread_slot};
 use shared::{Hooks, PoolShared};
-use slot::{assert_outside_operation, Local};
+use slot::{assert_outside_operation, Local, Private};
 
 /// Largest slot index [`Pool::as_slot`] accepts (a test hook, hidden from
 /// the docs and outside semver).
@@ -541,11 +541,16 @@ impl<T> LocalHandle<'_, T> {
     pub fn get(&self) -> T {
         assert_outside_operation("LocalHandle::get");
         let shared = &self.pool.shared;
-        let or_new = |found: Option<T>| found.unwrap_or_else(|| shared.new_item(self.local));
+        let new_item = || shared.new_item(self.local);
         if shared.hooks.chaos {
-            or_new(shared.get_in(self.local, self.id))
+            shared.get_in(self.local, self.id).unwrap_or_else(new_item)
         } else {
-            shared.get_fast(self.local, || self.id, |value| value, or_new)
+            shared.get_fast(
+                self.local,
+                || self.id,
+                |value| value,
+                |found| found.take_or_else(new_item),
+            )
         }
     }
 
@@ -558,7 +563,7 @@ impl<T> LocalHandle<'_, T> {
         if shared.hooks.chaos {
             shared.get_in(self.local, self.id)
         } else {
-            shared.get_fast(self.local, || self.id, Some, |found| found)
+            shared.get_fast(self.local, || self.id, Some, Private::take)
         }
     }
 

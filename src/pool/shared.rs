@@ -6,7 +6,7 @@ use core::ptr;
 use crossbeam_utils::CachePadded;
 
 use super::cleanup::CleanupState;
-use super::slot::{Entry, Local, Pinned};
+use super::slot::{Entry, Local, Pinned, Private};
 use crate::chain::PooledChain;
 use crate::process::cleanup_thread::{self, Watch};
 use crate::slot_marks::{bucket_of, Mark, SlotMarks, BUCKETS};
@@ -288,14 +288,22 @@ impl<T> PoolShared<T> {
     /// Go's Get inside an operation of slot `id`.
     #[inline(always)]
     fn get_op(&self, pin: &mut Pinned<'_, T>, id: usize) -> Option<T> {
+        let mut found = Private::empty();
+        self.get_into(pin, id, &mut found);
+        found.take()
+    }
+
+    /// Go's Get inside an operation of slot `id`, into the empty `found`.
+    #[inline(always)]
+    fn get_into(&self, pin: &mut Pinned<'_, T>, id: usize, found: &mut Private<T>) {
         // 1. Own private (caught up with missed cleanups on entry).
         if let Some(value) = pin.take_private() {
             pin.local.stats.record(Event::PrivateHit);
-            return Some(value);
+            found.put(value);
+            return;
         }
-        let (found, event) = self.get_slow(pin, id);
+        let event = self.get_slow(pin, id, found);
         pin.local.stats.record(event);
-        found
     }
 
     /// Go's Get through slot `local` (id `id()`), for a pool without chaos
@@ -304,14 +312,16 @@ impl<T> PoolShared<T> {
     /// `Option`, whose niche test would split the item's copy; see
     /// `Private`); anything else goes on inside the same operation
     /// ([`get_resumed`](Self::get_resumed)) and hands what it found to
-    /// `resumed` after the operation has ended.
+    /// `resumed` after the operation has ended, in place (`Private`: the
+    /// item moves from the ring to the caller in the same pieces as every
+    /// other copy of it, DESIGN.md §5.2).
     #[inline(always)]
     pub(super) fn get_fast<R>(
         &self,
         local: &Local<T>,
         id: impl FnOnce() -> usize,
         hit: impl FnOnce(T) -> R,
-        resumed: impl FnOnce(Option<T>) -> R,
+        resumed: impl FnOnce(&mut Private<T>) -> R,
     ) -> R {
         debug_assert!(!self.hooks.chaos);
         let entry = local.enter();
@@ -331,9 +341,13 @@ impl<T> PoolShared<T> {
         local: &Local<T>,
         entry: Entry,
         id: usize,
-        resumed: impl FnOnce(Option<T>) -> R,
+        resumed: impl FnOnce(&mut Private<T>) -> R,
     ) -> R {
-        resumed(local.resume(entry, |pin| self.get_op(pin, id)))
+        // Outside the operation's frame: if dropping its leftovers
+        // unwinds, the unwind drops what was found.
+        let mut found = Private::empty();
+        local.resume(entry, |pin| self.get_into(pin, id, &mut found));
+        resumed(&mut found)
     }
 
     /// Go's Get without New for the calling thread.
@@ -341,7 +355,7 @@ impl<T> PoolShared<T> {
     pub(super) fn get_current(&self) -> Option<T> {
         match self.cached_local() {
             // Cached: no chaos mode (`slot_cache`).
-            Some(local) => self.get_fast(local, thread_id::cached_id, Some, |found| found),
+            Some(local) => self.get_fast(local, thread_id::cached_id, Some, Private::take),
             None => self.get_uncached(),
         }
     }
@@ -361,7 +375,7 @@ impl<T> PoolShared<T> {
                 local,
                 thread_id::cached_id,
                 |value| value,
-                |found| found.unwrap_or_else(|| self.new_item(local)),
+                |found| found.take_or_else(|| self.new_item(local)),
             ),
             None => self.get_or_new_uncached(),
         }
@@ -422,7 +436,7 @@ impl<T> PoolShared<T> {
     /// Steps 2–4 of Get, inside the caller's pin. Nothing here can unwind
     /// (no allocation, no user code) once an item is in hand.
     #[inline(never)]
-    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize) -> (Option<T>, Event) {
+    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize, found: &mut Private<T>) -> Event {
         #[cfg(feature = "fault-injection")]
         crate::fault_injection::stall_point();
         // 2. Own shared, at the head (most recently put).
@@ -434,13 +448,14 @@ impl<T> PoolShared<T> {
             // SAFETY:
             // - the chain stays allocated while we are pinned (retired
             //   chains are freed only after every pinned op has ended);
-            // - we own slot `id`, so we are its only producer.
-            if let Some(value) = unsafe { (*shared).pop_head() } {
+            // - we own slot `id`, so we are its only producer;
+            // - `pop_head_into` returns true only when it wrote an item.
+            if unsafe { found.fill_with(|out| (*shared).pop_head_into(out)) } {
                 // The mark stays even if that was the last item (a mark
                 // only says "may hold items"): checking would walk the
                 // chain on every hit, and a thief that finds it empty costs
                 // less than that. Our next miss below clears it.
-                return (Some(value), Event::SharedHit);
+                return Event::SharedHit;
             }
         }
         // Our chain is empty (only we push to it): unmark it for thieves.
@@ -451,24 +466,22 @@ impl<T> PoolShared<T> {
                 continue;
             }
             #[cfg(not(victim_pool_mutant = "steal_from_head"))]
-            let stolen = Self::pop_tail_of(&other.shared);
+            let stolen = Self::pop_tail_of(&other.shared, found);
             // MUTANT (verification/): steals the newest item, at the head.
             #[cfg(victim_pool_mutant = "steal_from_head")]
             let stolen = {
                 let chain = other.shared.load(Ordering::Acquire);
                 // SAFETY: none; the mutant breaks the single-producer
                 // contract of the other slot's chain on purpose.
-                (!chain.is_null())
-                    .then(|| unsafe { (*chain).pop_head() })
-                    .flatten()
+                !chain.is_null() && unsafe { found.fill_with(|out| (*chain).pop_head_into(out)) }
             };
-            if let Some(value) = stolen {
-                return (Some(value), Event::StealHit);
+            if stolen {
+                return Event::StealHit;
             }
         }
         // MUTANT (verification/): never looks at the victim generation.
         if cfg!(victim_pool_mutant = "get_skips_victim") {
-            return (None, Event::Miss);
+            return Event::Miss;
         }
         // 4. The victim, unless a Get found it empty since the last cleanup:
         //    own private, then every slot's shared tail from ours.
@@ -477,33 +490,33 @@ impl<T> PoolShared<T> {
         let epoch = self.victim_epoch.load(Ordering::Acquire);
         let exhausted_mark = epoch.wrapping_add(1);
         if epoch % 2 == 0 && self.victim_exhausted.load(Ordering::Relaxed) == exhausted_mark {
-            return (None, Event::Miss);
+            return Event::Miss;
         }
         if let Some(value) = pin
             .with_owned(|owned, _| owned.victim_private.take())
             .flatten()
         {
-            return (Some(value), Event::VictimHit);
+            found.put(value);
+            return Event::VictimHit;
         }
-        match self
+        if self
             .marked_slots(Mark::Victim, id)
-            .find_map(|(_, local)| Self::pop_tail_of(&local.victim))
+            .any(|(_, local)| Self::pop_tail_of(&local.victim, found))
         {
-            Some(value) => (Some(value), Event::VictimHit),
-            None => {
-                // Only a scan of one whole generation proves it empty: no
-                // cleanup began (odd epoch) or ended meanwhile. Relaxed: if
-                // the scan read any chain a running cleanup swapped in, its
-                // Acquire load of that pointer already orders this load after
-                // the cleanup's odd increment; and a mark written from a
-                // stale read names an older epoch, which only Gets that read
-                // that same epoch (overlapping the cleanup) consult.
-                if epoch % 2 == 0 && self.victim_epoch.load(Ordering::Relaxed) == epoch {
-                    self.victim_exhausted
-                        .store(exhausted_mark, Ordering::Relaxed);
-                }
-                (None, Event::Miss)
+            Event::VictimHit
+        } else {
+            // Only a scan of one whole generation proves it empty: no
+            // cleanup began (odd epoch) or ended meanwhile. Relaxed: if
+            // the scan read any chain a running cleanup swapped in, its
+            // Acquire load of that pointer already orders this load after
+            // the cleanup's odd increment; and a mark written from a
+            // stale read names an older epoch, which only Gets that read
+            // that same epoch (overlapping the cleanup) consult.
+            if epoch % 2 == 0 && self.victim_epoch.load(Ordering::Relaxed) == epoch {
+                self.victim_exhausted
+                    .store(exhausted_mark, Ordering::Relaxed);
             }
+            Event::Miss
         }
     }
 
@@ -517,16 +530,17 @@ impl<T> PoolShared<T> {
         new_fn()
     }
 
-    fn pop_tail_of(chain: &AtomicPtr<PooledChain<T>>) -> Option<T> {
+    /// Steals the oldest item of `chain` into the empty `found`; true if
+    /// there was one.
+    fn pop_tail_of(chain: &AtomicPtr<PooledChain<T>>, found: &mut Private<T>) -> bool {
         // Acquire pairs with the Release that installed the chain (owner's
         // CAS or cleanup's swap).
         let chain = chain.load(Ordering::Acquire);
-        if chain.is_null() {
-            return None;
-        }
-        // SAFETY: the caller is pinned, so the chain is not freed before the
-        // pin ends (DESIGN.md §6.2, grace periods).
-        unsafe { (*chain).pop_tail() }
+        // SAFETY:
+        // - the caller is pinned, so the chain is not freed before the pin
+        //   ends (DESIGN.md §6.2, grace periods);
+        // - `pop_tail_into` returns true only when it wrote an item.
+        !chain.is_null() && unsafe { found.fill_with(|out| (*chain).pop_tail_into(out)) }
     }
 
     /// Go's Put, as the owner of `local`. The reset hook has already run.

@@ -48,7 +48,7 @@ pub(super) struct Private<T> {
 }
 
 impl<T> Private<T> {
-    const fn empty() -> Self {
+    pub(super) const fn empty() -> Self {
         Self {
             item: MaybeUninit::uninit(),
             full: false,
@@ -84,6 +84,31 @@ impl<T> Private<T> {
         // SAFETY: `full` was set (the caller's contract), so `item` is
         // initialised; clearing `full` first makes this the only move out.
         unsafe { self.item.assume_init_read() }
+    }
+
+    /// Takes the item, or makes one with `make` if there is none.
+    #[inline(always)]
+    pub(super) fn take_or_else(&mut self, make: impl FnOnce() -> T) -> T {
+        if self.full {
+            // SAFETY: just tested.
+            unsafe { self.take_full() }
+        } else {
+            make()
+        }
+    }
+
+    /// Lets `fill` move an item into the empty place, memory to memory:
+    /// `fill` gets the item's address and returns whether it wrote one.
+    /// Returns what `fill` returned.
+    ///
+    /// # Safety
+    ///
+    /// `fill` returns true only if it wrote an item there.
+    #[inline(always)]
+    pub(super) unsafe fn fill_with(&mut self, fill: impl FnOnce(*mut T) -> bool) -> bool {
+        debug_assert!(!self.full, "private item overwritten");
+        self.full = fill(self.item.as_mut_ptr());
+        self.full
     }
 
     /// Stores `value`; the place must be empty.
