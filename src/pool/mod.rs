@@ -569,13 +569,24 @@ impl<T> LocalHandle<'_, T> {
 
     /// [`Pool::put`] through this handle's slot.
     #[inline]
-    pub fn put(&self, mut value: T) {
+    pub fn put(&self, value: T) {
         assert_outside_operation("LocalHandle::put");
         let shared = &self.pool.shared;
         if shared.put_is_plain {
             shared.put_fast(self.local, || self.id, value);
-        } else if self.pool.admit(&mut value) {
-            shared.put_in::<true>(self.local, self.id, value);
+        } else {
+            self.put_hooked(value);
+        }
+    }
+
+    /// [`put`](Self::put) for a pool with hooks, a bound or chaos mode; out
+    /// of line, as in `Pool::put`, so the hooks' `&mut value` does not pin
+    /// the plain path's item to memory in 8-byte pieces (which a 16-byte
+    /// load then waits on).
+    #[inline(never)]
+    fn put_hooked(&self, mut value: T) {
+        if self.pool.admit(&mut value) {
+            self.pool.shared.put_in::<true>(self.local, self.id, value);
         } else {
             drop(value);
         }

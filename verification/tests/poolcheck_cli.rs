@@ -414,15 +414,25 @@ fn explain_draws_a_use_after_free_from_a_saved_trace() {
     let dir = scratch("uaf");
     let trace = dir.join("uaf.trace");
     let html = dir.join("uaf.html");
+    // The object is named from the source line that created it, so the
+    // trace points at where `head_tail` is created today.
+    let dequeue =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../src/dequeue.rs")).unwrap();
+    let created = 1 + dequeue
+        .lines()
+        .position(|line| line.contains("head_tail: AtomicU64::new"))
+        .expect("src/dequeue.rs creates head_tail");
     std::fs::write(
         &trace,
-        "O\t0\tAtomicU64\tsrc/dequeue.rs:122\t0\n\
-         O\t1\tAtomicPtr\tsrc/chain.rs:57\t0\n\
-         E\t2\t1\tload\tAcquire\t0\t-\tsrc/chain.rs:260\n\
-         E\t0\t0\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
-         E\t0\t1\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
-         E\t2\t0\tuse-after-free\tload\t-\t-\tsrc/dequeue.rs:239\n\
-         P\tuse after free of object 0 (AtomicU64 created at src/dequeue.rs:122): load by thread 2 at src/dequeue.rs:239; freed by thread 0 at src/chain.rs:334\n",
+        format!(
+            "O\t0\tAtomicU64\tsrc/dequeue.rs:{created}\t0\n\
+             O\t1\tAtomicPtr\tsrc/chain.rs:57\t0\n\
+             E\t2\t1\tload\tAcquire\t0\t-\tsrc/chain.rs:260\n\
+             E\t0\t0\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
+             E\t0\t1\tfree\t-\t-\t-\tsrc/chain.rs:334\n\
+             E\t2\t0\tuse-after-free\tload\t-\t-\tsrc/dequeue.rs:239\n\
+             P\tuse after free of object 0 (AtomicU64 created at src/dequeue.rs:{created}): load by thread 2 at src/dequeue.rs:239; freed by thread 0 at src/chain.rs:334\n",
+        ),
     )
     .unwrap();
     let stdout = assert_prints(
