@@ -182,6 +182,27 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         unsafe { self.push_head_from(&mut Some(value)) }
     }
 
+    /// Adds `value` to the head segment if it has room; `Err(value)` if
+    /// the chain would have to grow (no head segment, or a full one). Never
+    /// allocates, so it cannot unwind.
+    ///
+    /// # Safety
+    ///
+    /// Single producer (see [`push_head`](Self::push_head)).
+    #[inline]
+    pub(crate) unsafe fn push_head_in_place(&self, value: T) -> Result<(), T> {
+        self.life.touch();
+        // SAFETY: producer-only cell; we are the producer (caller contract).
+        let head = self.head.with(|head| unsafe { *head });
+        if head.is_null() {
+            return Err(value);
+        }
+        // SAFETY:
+        // - `head` is live: only the producer frees, and never the head;
+        // - we are the ring's single producer.
+        unsafe { (*head).ring.push_head(value) }
+    }
+
     /// Moves the value in `carried` (if any) to the head, growing the chain
     /// when the head is full. The value leaves `carried` only once it has a
     /// slot: if allocating a new segment panics, it is back in `carried`
@@ -194,20 +215,13 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
         let Some(value) = carried.take() else {
             return;
         };
-        self.life.touch();
+        // SAFETY: single producer (caller contract).
+        match unsafe { self.push_head_in_place(value) } {
+            Ok(()) => return,
+            Err(value) => carried.put_back(value),
+        }
         // SAFETY: producer-only cell; we are the producer (caller contract).
         let head = self.head.with(|head| unsafe { *head });
-        if !head.is_null() {
-            // SAFETY:
-            // - `head` is live: only the producer frees, and never the head;
-            // - we are the ring's single producer.
-            match unsafe { (*head).ring.push_head(value) } {
-                Ok(()) => return,
-                Err(value) => carried.put_back(value),
-            }
-        } else {
-            carried.put_back(value);
-        }
         let capacity = if head.is_null() {
             CHAIN_FIRST_SEGMENT
         } else {

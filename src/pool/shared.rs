@@ -289,20 +289,30 @@ impl<T> PoolShared<T> {
     #[inline(always)]
     fn get_op(&self, pin: &mut Pinned<'_, T>, id: usize) -> Option<T> {
         let mut found = Private::empty();
-        self.get_into(pin, id, &mut found);
+        self.get_into(pin, id, false, &mut found);
         found.take()
     }
 
-    /// Go's Get inside an operation of slot `id`, into the empty `found`.
+    /// Go's Get inside an operation of slot `id`, into the empty `found`;
+    /// `own_head_tried`: the fast path found the private field empty and
+    /// the own chain empty in this same operation.
     #[inline(always)]
-    fn get_into(&self, pin: &mut Pinned<'_, T>, id: usize, found: &mut Private<T>) {
+    fn get_into(
+        &self,
+        pin: &mut Pinned<'_, T>,
+        id: usize,
+        own_head_tried: bool,
+        found: &mut Private<T>,
+    ) {
         // 1. Own private (caught up with missed cleanups on entry).
-        if let Some(value) = pin.take_private() {
-            pin.local.stats.record(Event::PrivateHit);
-            found.put(value);
-            return;
+        if !own_head_tried {
+            if let Some(value) = pin.take_private() {
+                pin.local.stats.record(Event::PrivateHit);
+                found.put(value);
+                return;
+            }
         }
-        let event = self.get_slow(pin, id, found);
+        let event = self.get_slow(pin, id, own_head_tried, found);
         pin.local.stats.record(event);
     }
 
@@ -325,13 +335,39 @@ impl<T> PoolShared<T> {
     ) -> R {
         debug_assert!(!self.hooks.chaos);
         let entry = local.enter();
-        if local.owned_if_current(entry, |owned| owned.private.is_some()) == Some(true) {
-            let value = local.take_private(entry);
-            local.stats.record(Event::PrivateHit);
-            local.exit(entry);
-            return hit(value);
-        }
-        self.get_resumed(local, entry, id(), resumed)
+        let private_empty = match local.owned_if_current(entry, |owned| owned.private.is_some()) {
+            Some(true) => {
+                let value = local.take_private(entry);
+                local.stats.record(Event::PrivateHit);
+                local.exit(entry);
+                return hit(value);
+            }
+            current => current.is_some(),
+        };
+        self.get_resumed(local, entry, id(), private_empty, resumed)
+    }
+
+    /// Step 2 of Get: pops the newest item of the slot's own chain into
+    /// `*out`; true if there was one. The caller is inside an operation of
+    /// the slot's owner.
+    #[inline(always)]
+    fn pop_own_head(local: &Local<T>, out: *mut T) -> bool {
+        #[cfg(feature = "fault-injection")]
+        crate::fault_injection::stall_point();
+        // Relaxed: written only by us, by a previous owner of this slot (its
+        // last access happened-before via the id lease) or by cleanup's swap
+        // to null (a stale pointer is a chain our pin keeps alive).
+        let shared = local.shared.load(Ordering::Relaxed);
+        // SAFETY:
+        // - the chain stays allocated while we are inside the operation
+        //   (retired chains are freed only after every pinned op has ended);
+        // - we own the slot, so we are its chain's only producer;
+        // - `out` is writable (our contract).
+        // The mark stays even if that was the last item (a mark only says
+        // "may hold items"): checking would walk the chain on every hit, and
+        // a thief that finds it empty costs less than that. Our next miss
+        // clears it (`get_slow`).
+        !shared.is_null() && unsafe { (*shared).pop_head_into(out) }
     }
 
     #[cold]
@@ -341,12 +377,25 @@ impl<T> PoolShared<T> {
         local: &Local<T>,
         entry: Entry,
         id: usize,
+        private_empty: bool,
         resumed: impl FnOnce(&mut Private<T>) -> R,
     ) -> R {
         // Outside the operation's frame: if dropping its leftovers
         // unwinds, the unwind drops what was found.
         let mut found = Private::empty();
-        local.resume(entry, |pin| self.get_into(pin, id, &mut found));
+        // 2. Own shared, when the fast path found `owned` current and the
+        //    private field empty: still without leftovers or a pin (a pop
+        //    cannot unwind and drops nothing).
+        // SAFETY: `pop_own_head` returns true only when it wrote an item;
+        // we are inside an operation of the slot's owner.
+        if private_empty && unsafe { found.fill_with(|out| Self::pop_own_head(local, out)) } {
+            local.stats.record(Event::SharedHit);
+            local.exit(entry);
+            return resumed(&mut found);
+        }
+        local.resume(entry, |pin| {
+            self.get_into(pin, id, private_empty, &mut found);
+        });
         resumed(&mut found)
     }
 
@@ -436,27 +485,19 @@ impl<T> PoolShared<T> {
     /// Steps 2–4 of Get, inside the caller's pin. Nothing here can unwind
     /// (no allocation, no user code) once an item is in hand.
     #[inline(never)]
-    fn get_slow(&self, pin: &mut Pinned<'_, T>, id: usize, found: &mut Private<T>) -> Event {
-        #[cfg(feature = "fault-injection")]
-        crate::fault_injection::stall_point();
-        // 2. Own shared, at the head (most recently put).
-        // Relaxed: written only by us, by a previous owner of this slot (its
-        // last access happened-before via the id lease) or by cleanup's swap
-        // to null (a stale pointer is a chain our pin keeps alive).
-        let shared = pin.local.shared.load(Ordering::Relaxed);
-        if !shared.is_null() {
-            // SAFETY:
-            // - the chain stays allocated while we are pinned (retired
-            //   chains are freed only after every pinned op has ended);
-            // - we own slot `id`, so we are its only producer;
-            // - `pop_head_into` returns true only when it wrote an item.
-            if unsafe { found.fill_with(|out| (*shared).pop_head_into(out)) } {
-                // The mark stays even if that was the last item (a mark
-                // only says "may hold items"): checking would walk the
-                // chain on every hit, and a thief that finds it empty costs
-                // less than that. Our next miss below clears it.
-                return Event::SharedHit;
-            }
+    fn get_slow(
+        &self,
+        pin: &mut Pinned<'_, T>,
+        id: usize,
+        own_head_tried: bool,
+        found: &mut Private<T>,
+    ) -> Event {
+        // 2. Own shared, at the head (most recently put), unless the fast
+        //    path just found it empty in this operation.
+        // SAFETY: `pop_own_head` returns true only when it wrote an item;
+        // we are inside an operation of the slot's owner.
+        if !own_head_tried && unsafe { found.fill_with(|out| Self::pop_own_head(pin.local, out)) } {
+            return Event::SharedHit;
         }
         // Our chain is empty (only we push to it): unmark it for thieves.
         self.marks.clear(Mark::Shared, id);
@@ -581,17 +622,50 @@ impl<T> PoolShared<T> {
     pub(super) fn put_fast(&self, local: &Local<T>, id: impl FnOnce() -> usize, value: T) {
         debug_assert!(self.put_is_plain);
         let entry = local.enter();
-        if local.owned_if_current(entry, |owned| owned.private.is_none()) == Some(true) {
-            local.put_private(entry, value);
-            local.exit(entry);
-            return;
-        }
-        self.put_resumed(local, entry, id(), value);
+        let private_full = match local.owned_if_current(entry, |owned| owned.private.is_none()) {
+            Some(true) => {
+                local.put_private(entry, value);
+                local.exit(entry);
+                return;
+            }
+            current => current.is_some(),
+        };
+        self.put_resumed(local, entry, id(), private_full, value);
     }
 
     #[cold]
     #[inline(never)]
-    fn put_resumed(&self, local: &Local<T>, entry: Entry, id: usize, value: T) {
+    fn put_resumed(&self, local: &Local<T>, entry: Entry, id: usize, private_full: bool, value: T) {
+        // The private field is taken (and `owned` current): the head segment
+        // of the slot's chain, if it has room. No growth, so nothing can
+        // unwind and the item needs no leftovers.
+        let value = if private_full {
+            // Relaxed: a chain pointer here was installed by us or by a
+            // previous owner of this slot (ordered by the id lease); a stale
+            // one is a chain a cleanup is retiring, which our operation keeps
+            // alive, and a push into it is a Put before that cleanup. Null
+            // goes on to `put_shared`, whose Acquire load orders the mark
+            // after a cleanup's swap.
+            let shared = local.shared.load(Ordering::Relaxed);
+            if shared.is_null() {
+                value
+            } else {
+                // SAFETY: inside our operation (the chain outlives it) and we
+                // own the slot, so we are the chain's only producer.
+                match unsafe { (*shared).push_head_in_place(value) } {
+                    Ok(()) => {
+                        // After the push, so a thief that sees the mark sees
+                        // the item.
+                        self.marks.set(Mark::Shared, id);
+                        local.exit(entry);
+                        return;
+                    }
+                    Err(value) => value,
+                }
+            }
+        } else {
+            value
+        };
         local.resume(entry, |pin| self.put_op::<false>(pin, id, value));
     }
 
