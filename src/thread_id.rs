@@ -246,7 +246,11 @@ pub(crate) fn held_by_other_threads(allocator: &IdAllocator) -> Vec<usize> {
     let own = holder_token();
     allocator
         .leased()
-        .filter(|&id| allocator.holders[id] != own)
+        // MUTANT (verification/) `fork_loses_own_ids`: the forking thread's
+        // own ids, whose slots its slot cache still names, count as lost.
+        .filter(|&id| {
+            cfg!(victim_pool_mutant = "fork_loses_own_ids") || allocator.holders[id] != own
+        })
         .collect()
 }
 

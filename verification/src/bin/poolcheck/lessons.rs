@@ -89,6 +89,8 @@ pub const LESSONS: &[Lesson] = &[
         invariant: "the slot cache holds slots of the thread's current id only, so a new id empties it" },
     Lesson { mutant: "slot_cache_keyed_by_address", here: "a pool built where a dropped one was matches the dropped pool's cache entry", kind: Kind::Api, section: "5.2 The slot cache",
         invariant: "a pool key is never reused, so no entry of a dropped pool matches a pool built later at the same address" },
+    Lesson { mutant: "fork_loses_own_ids", here: "the fork child counts the forking thread's own id, whose slots its cache names, as lost", kind: Kind::Api, section: "5.2 The slot cache",
+        invariant: "a fork child keeps the forking thread's ids as its own, so the slots its cache names stay a live thread's" },
     Lesson { mutant: "fork_pins_block", here: "the pin of a thread lost to fork holds back the child's grace periods", kind: Kind::Api, section: "6.5 `fork`",
         invariant: "a thread lost to fork must not hold back the child's grace periods" },
     Lesson { mutant: "ref_victim_before_steal", here: "the reference takes from the victim while another slot's shared queue still holds items", kind: Kind::Api, section: "5. `Pool`: slots, Get and Put",
