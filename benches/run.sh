@@ -5,7 +5,7 @@
 # when `valgrind` is) and writes target/bench-report/report.md,
 # plot.{png,svg} and plot-shapes.{png,svg}.
 #
-#   benches/run.sh                 # full run (about 25 minutes on 2 cores)
+#   benches/run.sh                 # full run (about 30 minutes on 2 cores)
 #   BENCH_QUICK=1 benches/run.sh   # quick run (a few minutes)
 #   benches/run.sh pool.box_u64    # extra args: criterion filter for `shapes`
 #                                  # (both runs of it)
