@@ -348,10 +348,15 @@ impl<T> PoolShared<T> {
     }
 
     /// Step 2 of Get: pops the newest item of the slot's own chain into
-    /// `*out`; true if there was one. The caller is inside an operation of
-    /// the slot's owner.
+    /// `*out`; true if there was one.
+    ///
+    /// # Safety
+    ///
+    /// The caller is inside an operation of `local`'s owner, and `out` is
+    /// valid for a write of `T` (whatever it holds is overwritten, not
+    /// dropped).
     #[inline(always)]
-    fn pop_own_head(local: &Local<T>, out: *mut T) -> bool {
+    unsafe fn pop_own_head(local: &Local<T>, out: *mut T) -> bool {
         #[cfg(feature = "fault-injection")]
         crate::fault_injection::stall_point();
         // Relaxed: written only by us, by a previous owner of this slot (its
@@ -360,7 +365,8 @@ impl<T> PoolShared<T> {
         let shared = local.shared.load(Ordering::Relaxed);
         // SAFETY:
         // - the chain stays allocated while we are inside the operation
-        //   (retired chains are freed only after every pinned op has ended);
+        //   (our contract; retired chains are freed only after every
+        //   pinned op has ended);
         // - we own the slot, so we are its chain's only producer;
         // - `out` is writable (our contract).
         // The mark stays even if that was the last item (a mark only says
@@ -386,8 +392,9 @@ impl<T> PoolShared<T> {
         // 2. Own shared, when the fast path found `owned` current and the
         //    private field empty: still without leftovers or a pin (a pop
         //    cannot unwind and drops nothing).
-        // SAFETY: `pop_own_head` returns true only when it wrote an item;
-        // we are inside an operation of the slot's owner.
+        // SAFETY: `pop_own_head` returns true only when it wrote an item,
+        // into `found`'s place; we are inside an operation of the slot's
+        // owner.
         if private_empty && unsafe { found.fill_with(|out| Self::pop_own_head(local, out)) } {
             local.stats.record(Event::SharedHit);
             local.exit(entry);
