@@ -49,7 +49,6 @@
 
 use core::fmt;
 use core::marker::PhantomData;
-use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::dequeue::{PoolDequeue, RingSnapshot};
@@ -263,11 +262,9 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
     ///
     /// Single producer (see [`push_head`](Self::push_head)).
     pub(crate) unsafe fn pop_head(&self) -> Option<T> {
-        let mut value = MaybeUninit::uninit();
-        // SAFETY: single producer (our contract); `value` is writable.
-        let taken = unsafe { self.pop_head_into(value.as_mut_ptr()) };
-        // SAFETY: `pop_head_into` moved a value into `value` when it returned true.
-        taken.then(|| unsafe { value.assume_init() })
+        // SAFETY: single producer (our contract); `pop_head_into` returns true
+        // only when it moved a value into the place it is given.
+        unsafe { crate::dequeue::moved_out(|out| self.pop_head_into(out)) }
     }
 
     /// [`pop_head`](Self::pop_head), moving the value into `*out`
@@ -314,11 +311,9 @@ impl<T, const KEEP_UNLINKED: bool> PoolChain<T, KEEP_UNLINKED> {
 
     /// Removes the oldest value. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
-        let mut value = MaybeUninit::uninit();
-        // SAFETY: `value` is writable.
-        let taken = unsafe { self.pop_tail_into(value.as_mut_ptr()) };
-        // SAFETY: `pop_tail_into` moved a value into `value` when it returned true.
-        taken.then(|| unsafe { value.assume_init() })
+        // SAFETY: `pop_tail_into` returns true only when it moved a value into
+        // the place it is given.
+        unsafe { crate::dequeue::moved_out(|out| self.pop_tail_into(out)) }
     }
 
     /// [`pop_tail`](Self::pop_tail), moving the value into `*out`; true if

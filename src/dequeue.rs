@@ -38,6 +38,18 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 
 const INDEX_BITS: u32 = 32;
 
+/// The value `take` moved into the place it was given, if it says it did
+/// (the `Option` face of the `*_into` pops).
+///
+/// # Safety
+///
+/// `take` returns true only when it wrote a `T` into that place.
+pub(crate) unsafe fn moved_out<T>(take: impl FnOnce(*mut T) -> bool) -> Option<T> {
+    let mut value = MaybeUninit::uninit();
+    // SAFETY: a true `take` wrote a `T` there (our contract).
+    take(value.as_mut_ptr()).then(|| unsafe { value.assume_init() })
+}
+
 fn pack(head: u32, tail: u32) -> u64 {
     (u64::from(head) << INDEX_BITS) | u64::from(tail)
 }
@@ -203,11 +215,9 @@ impl<T> PoolDequeue<T> {
     /// Only one thread may call `push_head` / `pop_head` on a ring at a time
     /// (the single producer).
     pub(crate) unsafe fn pop_head(&self) -> Option<T> {
-        let mut value = MaybeUninit::uninit();
-        // SAFETY: single producer (our contract); `value` is writable.
-        let taken = unsafe { self.pop_head_into(value.as_mut_ptr()) };
-        // SAFETY: `pop_head_into` moved a value into `value` when it returned true.
-        taken.then(|| unsafe { value.assume_init() })
+        // SAFETY: single producer (our contract); `pop_head_into` returns true
+        // only when it moved a value into the place it is given.
+        unsafe { crate::dequeue::moved_out(|out| self.pop_head_into(out)) }
     }
 
     /// [`pop_head`](Self::pop_head), moving the value into `*out` (memory to
@@ -260,11 +270,9 @@ impl<T> PoolDequeue<T> {
 
     /// Removes the oldest value, if any. Any number of threads may call it.
     pub(crate) fn pop_tail(&self) -> Option<T> {
-        let mut value = MaybeUninit::uninit();
-        // SAFETY: `value` is writable.
-        let taken = unsafe { self.pop_tail_into(value.as_mut_ptr()) };
-        // SAFETY: `pop_tail_into` moved a value into `value` when it returned true.
-        taken.then(|| unsafe { value.assume_init() })
+        // SAFETY: `pop_tail_into` returns true only when it moved a value into
+        // the place it is given.
+        unsafe { crate::dequeue::moved_out(|out| self.pop_tail_into(out)) }
     }
 
     /// [`pop_tail`](Self::pop_tail), moving the value into `*out`; true if
